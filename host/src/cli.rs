@@ -1,0 +1,73 @@
+//! The command line: clap's view of the arguments ([`Cli`]) and the dispatcher that turns them
+//! into a validated [`Config`] and runs a command.
+
+mod config_cmd;
+mod policy_cmd;
+
+use crate::config::{Config, Overrides};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// GitHub API cache, CodeQL result cache and credential manager for GitHub Actions runner fleets;
+/// every policy decision is made by a sandboxed WebAssembly component.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ghmesh",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Directory holding cache-config.yml and p2p-config.yml.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+
+    /// Directory for the cache (compiled components, stored responses).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Log debug detail to stderr (or set GHMESH_LOG, e.g. GHMESH_LOG=ghmesh=trace).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect and exercise policy components.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
+    /// Inspect the effective configuration.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let overrides = Overrides {
+        config_dir: cli.config_dir,
+        cache_dir: cli.cache_dir,
+        ..Overrides::default()
+    };
+    let config = Config::load(&overrides, &|name| std::env::var(name).ok())?;
+    match cli.command {
+        Command::Policy(command) => policy_cmd::run(command, &config),
+        Command::Config(command) => config_cmd::run(command, &config),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
