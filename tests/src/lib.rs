@@ -1,0 +1,101 @@
+//! Helpers for ghmesh's system tests: paths of the test-only components and a runner for the
+//! `ghmesh` binary in an isolated working directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Paths of the test-only components built by `build.rs`.
+pub mod components {
+    include!(concat!(env!("OUT_DIR"), "/components.rs"));
+}
+
+/// The `ghmesh` binary of this build (`target/<profile>/ghmesh`). Build it first:
+/// `cargo build -p ghmesh` (the README's test command does).
+pub fn ghmesh_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/system-<hash> -> target/<profile>/ghmesh
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("ghmesh");
+    assert!(
+        bin.exists(),
+        "{} not found: run `cargo build -p ghmesh` before the system tests",
+        bin.display()
+    );
+    bin
+}
+
+/// A scratch working directory with its own `.github/` config dir and cache dir, so a test sees
+/// only the configuration it writes.
+pub struct Sandbox {
+    /// The temporary directory, removed on drop.
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// A new, empty sandbox.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join(".github")).expect("create .github");
+        Self { dir }
+    }
+
+    /// Path inside the sandbox.
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    /// Writes `.github/<name>` (e.g. `cache-config.yml`).
+    pub fn write_config(&self, name: &str, text: &str) {
+        std::fs::write(self.path(".github").join(name), text).expect("write config");
+    }
+
+    /// Runs `ghmesh` with `args` in the sandbox, with a clean environment plus `env`.
+    pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(ghmesh_bin());
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("HOME", self.dir.path())
+            .env("CACHE_DIR", self.path("cache"));
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.output().expect("run ghmesh")
+    }
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Standard output as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// sha256 of a file, lowercase hex.
+pub fn sha256_file(path: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(
+        std::fs::read(path).expect("read component"),
+    ))
+}
+
+/// The repository root (for `docs/examples/...`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
