@@ -7,12 +7,17 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if cli.verbose { "debug" } else { "warn" };
+    let default_level = if cli.verbose {
+        "warn,ghmesh=debug"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("GHMESH_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli::run(cli) {
         Ok(code) => code,

@@ -11,5 +11,5 @@ wasmtime::component::bindgen!({
     additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
-pub use exports::ghmesh::policy::{cache, codeql, credentials};
 pub use self::ghmesh::policy::host;
+pub use exports::ghmesh::policy::{cache, codeql, credentials};

@@ -4,29 +4,11 @@
 use super::bindings::cache::{
     self, EntryDecision, RequestDecision, ResponseDecision, StoreDecision,
 };
-use super::pool::{Exports, Pool};
-use super::state::HostState;
+use super::pool::{Pool, impl_exports};
 use super::{ComponentInfo, Verdict, World};
 use std::sync::Arc;
-use wasmtime::Store;
-use wasmtime::component::{Instance, InstancePre};
 
-impl Exports for cache::Guest {
-    type Indices = cache::GuestIndices;
-    const WORLD: World = World::CachePolicy;
-
-    fn indices(pre: &InstancePre<HostState>) -> wasmtime::Result<Self::Indices> {
-        cache::GuestIndices::new(pre)
-    }
-
-    fn load(
-        indices: &Self::Indices,
-        store: &mut Store<HostState>,
-        instance: &Instance,
-    ) -> wasmtime::Result<Self> {
-        indices.load(store, instance)
-    }
-}
+impl_exports!(cache, World::CachePolicy);
 
 /// The loaded cache policy component.
 pub struct CachePolicy {

@@ -1,29 +1,11 @@
 //! Typed wrapper of the `codeql-skip` world. Failure mode: run the scan.
 
 use super::bindings::codeql::{self, SkipDecision};
-use super::pool::{Exports, Pool};
-use super::state::HostState;
+use super::pool::{Pool, impl_exports};
 use super::{ComponentInfo, Verdict, World};
 use std::sync::Arc;
-use wasmtime::Store;
-use wasmtime::component::{Instance, InstancePre};
 
-impl Exports for codeql::Guest {
-    type Indices = codeql::GuestIndices;
-    const WORLD: World = World::CodeqlSkip;
-
-    fn indices(pre: &InstancePre<HostState>) -> wasmtime::Result<Self::Indices> {
-        codeql::GuestIndices::new(pre)
-    }
-
-    fn load(
-        indices: &Self::Indices,
-        store: &mut Store<HostState>,
-        instance: &Instance,
-    ) -> wasmtime::Result<Self> {
-        indices.load(store, instance)
-    }
-}
+impl_exports!(codeql, World::CodeqlSkip);
 
 /// The loaded CodeQL skip component.
 pub struct CodeqlSkip {

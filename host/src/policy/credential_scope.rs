@@ -1,29 +1,11 @@
 //! Typed wrapper of the `credential-scope` world. Failure mode: deny.
 
 use super::bindings::credentials::{self, AccessDecision};
-use super::pool::{Exports, Pool};
-use super::state::HostState;
+use super::pool::{Pool, impl_exports};
 use super::{ComponentInfo, Verdict, World};
 use std::sync::Arc;
-use wasmtime::Store;
-use wasmtime::component::{Instance, InstancePre};
 
-impl Exports for credentials::Guest {
-    type Indices = credentials::GuestIndices;
-    const WORLD: World = World::CredentialScope;
-
-    fn indices(pre: &InstancePre<HostState>) -> wasmtime::Result<Self::Indices> {
-        credentials::GuestIndices::new(pre)
-    }
-
-    fn load(
-        indices: &Self::Indices,
-        store: &mut Store<HostState>,
-        instance: &Instance,
-    ) -> wasmtime::Result<Self> {
-        indices.load(store, instance)
-    }
-}
+impl_exports!(credentials, World::CredentialScope);
 
 /// The loaded credential scope component.
 pub struct CredentialScope {

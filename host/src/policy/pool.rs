@@ -30,6 +30,32 @@ pub(crate) trait Exports: Sized + Send + 'static {
     ) -> wasmtime::Result<Self>;
 }
 
+/// Implements [`Exports`] for the `bindgen!`-generated interface module `$iface` of `$world`;
+/// the three worlds differ only in names.
+macro_rules! impl_exports {
+    ($iface:ident, $world:expr) => {
+        impl $crate::policy::pool::Exports for $iface::Guest {
+            type Indices = $iface::GuestIndices;
+            const WORLD: $crate::policy::World = $world;
+
+            fn indices(
+                pre: &wasmtime::component::InstancePre<$crate::policy::state::HostState>,
+            ) -> wasmtime::Result<Self::Indices> {
+                $iface::GuestIndices::new(pre)
+            }
+
+            fn load(
+                indices: &Self::Indices,
+                store: &mut wasmtime::Store<$crate::policy::state::HostState>,
+                instance: &wasmtime::component::Instance,
+            ) -> wasmtime::Result<Self> {
+                indices.load(store, instance)
+            }
+        }
+    };
+}
+pub(crate) use impl_exports;
+
 /// One instance with its private store.
 struct Slot<E> {
     store: Store<HostState>,

@@ -16,7 +16,7 @@ pub struct Verdict<T> {
     pub failure: Option<String>,
 }
 
-impl<T> Verdict<T> {
+impl<T: std::fmt::Debug> Verdict<T> {
     /// Builds a verdict from a pooled call, substituting `fail_safe` when the call failed.
     pub(crate) fn from_call(
         component: &Arc<ComponentInfo>,
@@ -24,11 +24,15 @@ impl<T> Verdict<T> {
         fail_safe: impl FnOnce(&str) -> T,
     ) -> Self {
         match result {
-            Ok(decision) => Self {
-                decision,
-                component: component.clone(),
-                failure: None,
-            },
+            Ok(decision) => {
+                // Each decision is attributable to the exact component bytes that made it.
+                tracing::debug!(world = %component.world, component = %component.sha256, ?decision, "policy decision");
+                Self {
+                    decision,
+                    component: component.clone(),
+                    failure: None,
+                }
+            }
             Err(reason) => {
                 tracing::warn!(
                     world = %component.world,
