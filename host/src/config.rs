@@ -1,5 +1,6 @@
-//! Validated configuration: defaults, then `.github/cache-config.yml` and `.github/p2p-config.yml`,
-//! then the environment (the seed's variable names included), then command-line flags.
+//! Validated configuration: defaults, then `.github/cache-config.yml` and `.github/p2p-config.yml`
+//! (in ghmesh's layout or the seed's, see docs/configuration.md), then the environment (the seed's
+//! variable names included), then command-line flags.
 //!
 //! [`Config::load`] is the second parse phase: everything downstream gets typed, checked values and
 //! never re-reads a file or a variable. Each value remembers where it came from ([`Source`]) so
@@ -11,7 +12,7 @@ mod provenance;
 mod validate;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use provenance::{Source, render_show, show_json};
 
@@ -36,9 +37,11 @@ pub struct Config {
 pub struct CacheConfig {
     /// Whether the cache is used at all; off means every request goes upstream.
     pub enabled: bool,
-    /// Upper bound of stored response bodies, in bytes.
+    /// Upper bound of stored response bodies, in bytes (`cache.max_bytes`, or `cache.max_size`
+    /// written with a unit such as `1GiB`).
     pub max_size_bytes: u64,
-    /// Upper bound of index entries.
+    /// Upper bound of index entries (`cache.max_entries`, or the seed's `cache.max_size` written
+    /// as a plain integer: the seed counted entries).
     pub max_entries: u64,
     /// TTL of an operation class the policy and `operation_ttls` do not name, in seconds.
     pub default_ttl_secs: u32,
@@ -47,7 +50,8 @@ pub struct CacheConfig {
     /// Where the store lives.
     pub dir: PathBuf,
     /// Per operation class TTL overrides in seconds; the cache-policy component holds the seed
-    /// table, these only replace entries of it. Class names are lowercase `[a-z0-9-]+`.
+    /// table, these only replace entries of it. Class names are lowercase `[a-z0-9-]+` (written
+    /// with `_` or `-`; the seed's operation names are mapped to ghmesh's classes).
     pub operation_ttls: BTreeMap<String, u32>,
 }
 
@@ -92,6 +96,12 @@ pub struct DiscoveryConfig {
     pub kademlia: bool,
     /// Rendezvous through the GitHub Actions cache.
     pub github_cache: bool,
+    /// Reach peers behind NAT through a relay (seed `discovery.methods.circuit_relay`).
+    pub circuit_relay: bool,
+    /// Ask peers whether this runner is publicly reachable (seed `discovery.methods.autonat`).
+    pub autonat: bool,
+    /// Upgrade relayed connections to direct ones (seed `discovery.methods.hole_punching`).
+    pub hole_punching: bool,
 }
 
 /// Mesh security (`security.encryption.*`).
@@ -103,6 +113,9 @@ pub struct SecurityConfig {
     pub pbkdf2_iterations: u32,
     /// Derive the fleet secret from the workflow's GitHub token when no secret is given.
     pub use_github_token: bool,
+    /// Largest body accepted from a peer, in bytes: a peer cannot make this runner buffer more
+    /// (`security.content_verification.max_content_size`).
+    pub max_content_size: u64,
 }
 
 /// Policy components and their limits (`cache-config.yml`: `policy.*`).
@@ -197,6 +210,11 @@ const DEFAULT_MAX_PEERS: u32 = 50;
 const DEFAULT_CONNECTION_TIMEOUT_SECS: u32 = 30;
 const DEFAULT_FETCH_TIMEOUT_MS: u32 = 5_000;
 const DEFAULT_PBKDF2_ITERATIONS: u32 = 100_000;
+const DEFAULT_MAX_CONTENT_SIZE: u64 = 100 << 20;
+/// The one payload cipher ghmesh implements; a file may name it (the seed did) but not change it.
+const ENCRYPTION_ALGORITHM: &str = "AES-256-GCM";
+/// Key size of [`ENCRYPTION_ALGORITHM`], in bits.
+const ENCRYPTION_KEY_BITS: u32 = 256;
 const DEFAULT_FUEL_PER_CALL: u64 = 50_000_000;
 const DEFAULT_MEMORY_LIMIT: u64 = 64 << 20;
 
@@ -222,23 +240,17 @@ impl Config {
                 .record("config_dir", Source::Env(var.into()));
         }
 
+        // The seed wrote `directory: ~/.cache/...`; `~` means the HOME of this environment.
+        let home = env::lookup(env, &["HOME"]).map(|(_, home)| PathBuf::from(home));
+        file::apply(&mut config, home.as_deref())?;
+
         let Config {
             cache,
             p2p,
             policy,
-            config_dir,
             provenance,
+            ..
         } = &mut config;
-        let root = config_dir.parent().unwrap_or(Path::new("")).to_owned();
-        let path = config_dir.join(file::CACHE_FILE);
-        if let Some(f) = file::read::<file::CacheFile>(&path)? {
-            f.apply(&path, &root, cache, policy, provenance)?;
-        }
-        let path = config_dir.join(file::P2P_FILE);
-        if let Some(f) = file::read::<file::P2pFile>(&path)? {
-            f.apply(&path, &root, p2p, provenance)?;
-        }
-
         env::apply(env, cache, p2p, policy, provenance)?;
         config.apply_flags(overrides);
 
@@ -297,11 +309,15 @@ impl Config {
                     bootstrap: true,
                     kademlia: false,
                     github_cache: false,
+                    circuit_relay: false,
+                    autonat: false,
+                    hole_punching: false,
                 },
                 security: SecurityConfig {
                     encryption: true,
                     pbkdf2_iterations: DEFAULT_PBKDF2_ITERATIONS,
                     use_github_token: false,
+                    max_content_size: DEFAULT_MAX_CONTENT_SIZE,
                 },
             },
             config_dir: PathBuf::from(DEFAULT_CONFIG_DIR),
@@ -339,6 +355,7 @@ impl Default for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     const PIN: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
@@ -654,11 +671,23 @@ mod tests {
     }
 
     #[test]
-    fn sizes_accept_integers_and_units() {
+    fn max_size_counts_entries_and_max_bytes_bounds_bytes() {
         let repo = Repo::new().with("cache-config.yml", "cache:\n  max_size: 2048\n");
-        assert_eq!(repo.load(&[]).unwrap().cache.max_size_bytes, 2048);
-        let c = repo.load(&[("CACHE_MAX_SIZE", "512MiB")]).unwrap();
+        let c = repo.load(&[]).unwrap();
+        assert_eq!(
+            (c.cache.max_entries, c.cache.max_size_bytes),
+            (2048, 1 << 30)
+        );
+        assert_eq!(
+            source_of(&c, "cache.max_entries"),
+            file_source(&repo, "cache-config.yml", "cache.max_size")
+        );
+        let c = repo.load(&[("CACHE_MAX_BYTES", "512MiB")]).unwrap();
         assert_eq!(c.cache.max_size_bytes, 512 << 20);
+        assert_eq!(
+            source_of(&c, "cache.max_bytes"),
+            Source::Env("CACHE_MAX_BYTES".into())
+        );
     }
 
     #[test]

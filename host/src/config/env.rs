@@ -21,6 +21,8 @@ const LISTEN_PORT: [&str; 2] = ["P2P_LISTEN_PORT", "CACHE_LISTEN_PORT"];
 const BOOTSTRAP_PEERS: &str = "CACHE_BOOTSTRAP_PEERS";
 const CACHE_DIR: &str = "CACHE_DIR";
 const MAX_ENTRIES: &str = "CACHE_MAX_ENTRIES";
+const MAX_BYTES: &str = "CACHE_MAX_BYTES";
+/// The seed's variable: a plain number of entries, or (ghmesh) a size with a unit.
 const MAX_SIZE: &str = "CACHE_MAX_SIZE";
 const POLICY_FUEL: &str = "GHMESH_POLICY_FUEL";
 const POLICY_MEMORY: &str = "GHMESH_POLICY_MEMORY";
@@ -186,6 +188,24 @@ pub(super) fn apply(
         parse_num,
     )?;
     l.set(&mut cache.dir, &[CACHE_DIR], "cache.dir", parse_path)?;
+    // CACHE_MAX_SIZE first, so the unambiguous ghmesh variable for the same bound wins over it.
+    if let Some((var, raw)) = lookup(env, &[MAX_SIZE]) {
+        let (slot, value, key) = match raw.trim().parse::<u64>() {
+            Ok(entries) => (&mut cache.max_entries, entries, "cache.max_entries"),
+            Err(_) => {
+                let bytes = validate::size(&raw).map_err(|_| {
+                    let reason = format!(
+                        "expected a number of entries or a size with a unit such as 512MiB, \
+                         got {raw:?}"
+                    );
+                    invalid(var, "cache.max_size", reason)
+                })?;
+                (&mut cache.max_size_bytes, bytes, "cache.max_bytes")
+            }
+        };
+        *slot = value;
+        l.provenance.record(key, Source::Env(var.to_owned()));
+    }
     l.set(
         &mut cache.max_entries,
         &[MAX_ENTRIES],
@@ -194,8 +214,8 @@ pub(super) fn apply(
     )?;
     l.set(
         &mut cache.max_size_bytes,
-        &[MAX_SIZE],
-        "cache.max_size",
+        &[MAX_BYTES],
+        "cache.max_bytes",
         parse_size,
     )?;
 
@@ -328,6 +348,29 @@ mod tests {
             c.p2p.network.bootstrap_peers,
             ["/ip4/10.0.0.1/tcp/4001", "/ip4/10.0.0.2/tcp/4001"]
         );
+    }
+
+    #[test]
+    fn max_size_counts_entries_unless_it_has_a_unit() {
+        let c = load(&[("CACHE_MAX_SIZE", "5000")]).unwrap();
+        assert_eq!(
+            (c.cache.max_entries, c.cache.max_size_bytes),
+            (5000, 1 << 30)
+        );
+        let src = c
+            .provenance()
+            .into_iter()
+            .find(|(k, _, _)| k == "cache.max_entries");
+        assert_eq!(src.unwrap().2, Source::Env("CACHE_MAX_SIZE".into()));
+        let c = load(&[("CACHE_MAX_SIZE", "2GiB")]).unwrap();
+        assert_eq!(
+            (c.cache.max_entries, c.cache.max_size_bytes),
+            (100_000, 2 << 30)
+        );
+        let c = load(&[("CACHE_MAX_SIZE", "5000"), ("CACHE_MAX_ENTRIES", "7")]).unwrap();
+        assert_eq!(c.cache.max_entries, 7, "the ghmesh variable wins");
+        let c = load(&[("CACHE_MAX_SIZE", "1GB"), ("CACHE_MAX_BYTES", "4096")]).unwrap();
+        assert_eq!(c.cache.max_size_bytes, 4096);
     }
 
     #[test]

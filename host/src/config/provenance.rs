@@ -2,6 +2,8 @@
 //!
 //! Loading records a [`Source`] per dotted key; [`render_show`] and [`show_json`] join those sources
 //! with the values rendered from [`Config`] itself, so what is shown is what the host will use.
+//! File keys that were accepted but have no effect (seed settings ghmesh has no use for) are
+//! listed after the effective keys, so a migrating user sees every line of their files accounted for.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,7 +11,7 @@ use std::path::PathBuf;
 
 use bytesize::ByteSize;
 
-use super::{ComponentPin, Config};
+use super::{ComponentPin, Config, ENCRYPTION_ALGORITHM, ENCRYPTION_KEY_BITS};
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,9 @@ pub enum Source {
     Env(String),
     /// A command-line flag, spelled as typed (e.g. `--cache-dir`).
     Flag(String),
+    /// Several file keys whose lists were merged (bootstrap peers may be listed in up to four
+    /// places across the two files), in the order they were merged.
+    Merged(Vec<Source>),
 }
 
 impl fmt::Display for Source {
@@ -36,6 +41,15 @@ impl fmt::Display for Source {
             Source::File { path, key } => write!(f, "{}: {key}", path.display()),
             Source::Env(name) => write!(f, "env {name}"),
             Source::Flag(name) => write!(f, "flag {name}"),
+            Source::Merged(sources) => {
+                for (i, source) in sources.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" + ")?;
+                    }
+                    write!(f, "{source}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -47,12 +61,49 @@ const REDACTED: &str = "<redacted>";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Provenance {
     sources: BTreeMap<String, Source>,
+    /// File keys accepted but not used, in file then document order.
+    ignored: Vec<Ignored>,
+}
+
+/// A file key that parsed and type-checked but configures nothing in ghmesh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Ignored {
+    /// The file, as found.
+    pub(super) path: PathBuf,
+    /// Dotted key inside the file.
+    pub(super) key: String,
+    /// The value as written, so `config show` can echo it back.
+    pub(super) value: serde_json::Value,
 }
 
 impl Provenance {
     /// Records that `key` was last set by `source` (a later layer replaces an earlier one).
     pub(super) fn record(&mut self, key: impl Into<String>, source: Source) {
         self.sources.insert(key.into(), source);
+    }
+
+    /// Records that `source` added to the list at `key`: sources of earlier file keys that fed the
+    /// same list are kept, anything else (the default) is replaced.
+    pub(super) fn record_merged(&mut self, key: &str, source: Source) {
+        let merged = match self.sources.remove(key) {
+            Some(Source::Merged(mut sources)) => {
+                sources.push(source);
+                Source::Merged(sources)
+            }
+            Some(earlier @ Source::File { .. }) => Source::Merged(vec![earlier, source]),
+            _ => source,
+        };
+        self.sources.insert(key.to_owned(), merged);
+    }
+
+    /// Records a file key that was accepted but has no effect.
+    pub(super) fn ignore(&mut self, ignored: Ignored) {
+        self.ignored.push(ignored);
+    }
+
+    /// The file keys accepted but not used, in file then document order.
+    pub(super) fn ignored(&self) -> &[Ignored] {
+        &self.ignored
     }
 
     /// The source of `key`, [`Source::Default`] when nothing set it.
@@ -70,6 +121,8 @@ pub(super) enum Value {
     Bytes(u64),
     Text(String),
     List(Vec<String>),
+    /// A value copied from a file as written (an ignored key): any YAML scalar or list.
+    Raw(serde_json::Value),
 }
 
 impl Value {
@@ -81,6 +134,8 @@ impl Value {
             Value::Text(s) => s.clone(),
             Value::List(items) if items.is_empty() => "(none)".to_owned(),
             Value::List(items) => items.join(","),
+            Value::Raw(serde_json::Value::String(s)) => s.clone(),
+            Value::Raw(other) => other.to_string(),
         }
     }
 
@@ -90,6 +145,7 @@ impl Value {
             Value::Int(n) | Value::Bytes(n) => (*n).into(),
             Value::Text(s) => s.clone().into(),
             Value::List(items) => items.clone().into(),
+            Value::Raw(raw) => raw.clone(),
         }
     }
 }
@@ -163,7 +219,7 @@ pub(super) fn entries(config: &Config) -> Vec<Entry> {
 
     let cache = &config.cache;
     c.push("cache.enabled", Value::Bool(cache.enabled));
-    c.push("cache.max_size", Value::Bytes(cache.max_size_bytes));
+    c.push("cache.max_bytes", Value::Bytes(cache.max_size_bytes));
     c.push("cache.max_entries", Value::Int(cache.max_entries));
     c.push(
         "cache.default_ttl",
@@ -218,6 +274,15 @@ pub(super) fn entries(config: &Config) -> Vec<Entry> {
         "discovery.methods.github_cache",
         Value::Bool(methods.github_cache),
     );
+    c.push(
+        "discovery.methods.circuit_relay",
+        Value::Bool(methods.circuit_relay),
+    );
+    c.push("discovery.methods.autonat", Value::Bool(methods.autonat));
+    c.push(
+        "discovery.methods.hole_punching",
+        Value::Bool(methods.hole_punching),
+    );
     let sec = &p2p.security;
     c.push("security.encryption.enabled", Value::Bool(sec.encryption));
     c.push(
@@ -228,18 +293,69 @@ pub(super) fn entries(config: &Config) -> Vec<Entry> {
         "security.encryption.key_derivation.use_github_token",
         Value::Bool(sec.use_github_token),
     );
+    // Fixed: ghmesh implements exactly one cipher; shown so a file naming them is accounted for.
+    c.push(
+        "security.encryption.algorithm",
+        Value::Text(ENCRYPTION_ALGORITHM.to_owned()),
+    );
+    c.push(
+        "security.encryption.key_derivation.key_size",
+        Value::Int(ENCRYPTION_KEY_BITS.into()),
+    );
+    c.push(
+        "security.content_verification.max_content_size",
+        Value::Bytes(sec.max_content_size),
+    );
 
     c.entries.sort_by(|a, b| a.key.cmp(&b.key));
     c.entries
 }
 
-/// The effective configuration as an aligned `key  value  source` table, one key a line, sorted.
+/// One line of `config show`: effective keys first (sorted), then the ignored file keys.
+struct Row {
+    /// Key in the table: the dotted key.
+    key: String,
+    /// Key in JSON, unique: an ignored key is prefixed with its file name, since both seed files
+    /// have e.g. `monitoring.enabled`.
+    json_key: String,
+    text: String,
+    json: serde_json::Value,
+    source: String,
+    ignored: bool,
+}
+
+fn rows(config: &Config) -> Vec<Row> {
+    let effective = entries(config).into_iter().map(|e| Row {
+        text: e.text(),
+        json: e.json(),
+        source: e.source.to_string(),
+        json_key: e.key.clone(),
+        key: e.key,
+        ignored: false,
+    });
+    let ignored = config.provenance.ignored().iter().map(|i| {
+        let file = i.path.file_name().unwrap_or(i.path.as_os_str());
+        let value = Value::Raw(i.value.clone());
+        Row {
+            key: i.key.clone(),
+            json_key: format!("{}: {}", file.to_string_lossy(), i.key),
+            text: value.text(),
+            json: value.json(),
+            source: format!("{}: {} (ignored)", i.path.display(), i.key),
+            ignored: true,
+        }
+    });
+    effective.chain(ignored).collect()
+}
+
+/// The effective configuration as an aligned `key  value  source` table, one key a line, sorted;
+/// then every file key that was accepted but is not used, with source `<file>: <key> (ignored)`.
 ///
 /// This is what `ghmesh config show` prints. Sensitive values render as `<redacted>`.
 pub fn render_show(config: &Config) -> String {
-    let rows: Vec<[String; 3]> = entries(config)
+    let rows: Vec<[String; 3]> = rows(config)
         .into_iter()
-        .map(|e| [e.key.clone(), e.text(), e.source.to_string()])
+        .map(|r| [r.key, r.text, r.source])
         .collect();
     let header = ["key".to_owned(), "value".to_owned(), "source".to_owned()];
     let width = |col: usize| {
@@ -262,13 +378,18 @@ pub fn render_show(config: &Config) -> String {
 /// The effective configuration as JSON: an object from dotted key to `{"value", "source"}`.
 ///
 /// Values keep their type (booleans, numbers, strings, arrays of strings); `source` is the same
-/// text as in [`render_show`]. Sensitive values are the string `<redacted>`.
+/// text as in [`render_show`]. Sensitive values are the string `<redacted>`. A file key accepted
+/// but not used appears as `"<file name>: <dotted key>"` with its value as written, its
+/// `(ignored)` source and `"ignored": true`.
 pub fn show_json(config: &Config) -> serde_json::Value {
-    let map = entries(config)
+    let map = rows(config)
         .into_iter()
-        .map(|e| {
-            let body = serde_json::json!({ "value": e.json(), "source": e.source.to_string() });
-            (e.key, body)
+        .map(|r| {
+            let mut body = serde_json::json!({ "value": r.json, "source": r.source });
+            if r.ignored {
+                body["ignored"] = true.into();
+            }
+            (r.json_key, body)
         })
         .collect::<serde_json::Map<_, _>>();
     serde_json::Value::Object(map)

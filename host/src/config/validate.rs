@@ -15,17 +15,18 @@ pub(super) fn sha256(raw: &str) -> Result<String, String> {
     }
 }
 
-/// Operation class names match the cache-policy component's: lowercase `[a-z0-9-]+`.
-pub(super) fn operation_class(name: &str) -> Result<(), String> {
+/// An operation class name, returned in the cache-policy component's spelling: lowercase
+/// `[a-z0-9-]+`. `_` is accepted and becomes `-`, since the seed wrote its names in snake_case.
+pub(super) fn operation_class(name: &str) -> Result<String, String> {
     let ok = !name.is_empty()
         && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if ok {
-        Ok(())
+        Ok(name.replace('_', "-"))
     } else {
         Err(format!(
-            "operation class {name:?} must be lowercase letters, digits and '-'"
+            "operation class {name:?} must be lowercase letters, digits, '-' and '_'"
         ))
     }
 }
@@ -91,8 +92,13 @@ mod tests {
         assert!(pbkdf2_iterations(9_999).is_err());
         assert!(pbkdf2_iterations(10_000).is_ok());
         assert!(nonzero(0).is_err());
-        assert!(operation_class("workflow-runs").is_ok());
+        assert_eq!(operation_class("workflow-runs").unwrap(), "workflow-runs");
+        assert_eq!(
+            operation_class("get_runner_status").unwrap(),
+            "get-runner-status"
+        );
         assert!(operation_class("").is_err());
         assert!(operation_class("Repos").is_err());
+        assert!(operation_class("a.b").is_err());
     }
 }
