@@ -1,8 +1,10 @@
 //! The command line: clap's view of the arguments ([`Cli`]) and the dispatcher that turns them
 //! into a validated [`Config`] and runs a command.
 
+mod cache_cmd;
 mod config_cmd;
 mod policy_cmd;
+mod serve_cmd;
 
 use crate::config::{Config, Overrides};
 use clap::{Parser, Subcommand};
@@ -39,6 +41,11 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the GitHub API caching proxy.
+    Serve(serve_cmd::ServeArgs),
+    /// Inspect and maintain the response store (stop `serve` first: the store is locked while it runs).
+    #[command(subcommand)]
+    Cache(cache_cmd::CacheCommand),
     /// Inspect and exercise policy components.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
@@ -56,6 +63,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let config = Config::load(&overrides, &|name| std::env::var(name).ok())?;
     match cli.command {
+        Command::Serve(args) => serve_cmd::run(args, &config),
+        Command::Cache(command) => cache_cmd::run(command, &config),
         Command::Policy(command) => policy_cmd::run(command, &config),
         Command::Config(command) => config_cmd::run(command, &config),
     }

@@ -6,9 +6,14 @@
 //! - [`cli`]: the command line as clap sees it, and the commands it runs.
 //! - [`config`]: env > `.github/*-config.yml` > defaults, validated once, with provenance.
 //! - [`policy`]: the only user of wasmtime; loads, sandboxes, pools and calls policy components.
+//! - [`proxy`]: the caching proxy; the one orchestrator of a request (front ends, upstream,
+//!   coalescing, rate limits, stats).
+//! - [`store`]: content-addressed response bodies and their index in an embedded ACID database.
 //!
 //! `main.rs` only parses arguments, sets up logging and calls [`cli::run`].
 
 pub mod cli;
 pub mod config;
 pub mod policy;
+pub mod proxy;
+pub mod store;

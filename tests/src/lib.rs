@@ -1,5 +1,7 @@
-//! Helpers for ghmesh's system tests: paths of the test-only components and a runner for the
-//! `ghmesh` binary in an isolated working directory.
+//! Helpers for ghmesh's system tests: paths of the test-only components, a runner for the
+//! `ghmesh` binary in an isolated working directory, and the third-party rig ([`rig`]).
+
+pub mod rig;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -52,8 +54,8 @@ impl Sandbox {
         std::fs::write(self.path(".github").join(name), text).expect("write config");
     }
 
-    /// Runs `ghmesh` with `args` in the sandbox, with a clean environment plus `env`.
-    pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+    /// A `ghmesh` command in the sandbox: clean environment, its own `HOME` and `CACHE_DIR`.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(ghmesh_bin());
         command
             .args(args)
@@ -61,6 +63,12 @@ impl Sandbox {
             .env_clear()
             .env("HOME", self.dir.path())
             .env("CACHE_DIR", self.path("cache"));
+        command
+    }
+
+    /// Runs `ghmesh` with `args` in the sandbox, with a clean environment plus `env`.
+    pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = self.command(args);
         for (key, value) in env {
             command.env(key, value);
         }

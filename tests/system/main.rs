@@ -1,6 +1,9 @@
 //! ghmesh system tests: one binary (see tests/README.md). Each module is one capability.
 
+mod api_cache;
 mod config_cli;
 mod containment;
+mod crash_safety;
 mod policy_cli;
+mod seed_config;
 mod third_party;

@@ -53,7 +53,7 @@ pub fn run(command: PolicyCommand, config: &Config) -> anyhow::Result<ExitCode> 
 }
 
 /// The runtime with the configured limits and compilation cache.
-fn runtime(config: &Config) -> anyhow::Result<PolicyRuntime> {
+pub fn runtime(config: &Config) -> anyhow::Result<PolicyRuntime> {
     let limits = Limits {
         fuel_per_call: config.policy.fuel_per_call,
         memory_bytes: usize::try_from(config.policy.memory_limit_bytes).unwrap_or(usize::MAX),

@@ -1,0 +1,169 @@
+//! The GitHub API caching proxy: front ends (base-URL reverse proxy, forward proxy for
+//! `api.github.localhost`, unix socket), the upstream client, coalescing, rate-limit tracking and
+//! the orchestration of each request ([`handler`]). Decisions come from the cache-policy
+//! component; bodies live in the [`crate::store`].
+
+mod coalesce;
+mod frontend;
+mod handler;
+mod key;
+mod outcome;
+mod partition;
+mod ratelimit;
+mod rewrite;
+mod stats;
+mod upstream;
+
+pub use frontend::FORWARD_HOST;
+pub use outcome::Outcome;
+pub use upstream::{Upstream, UpstreamError, UpstreamResponse};
+
+use crate::policy::CachePolicy;
+use crate::policy::cache::OperationTtl;
+use crate::store::Store;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::routing::get;
+use coalesce::Coalescer;
+use http::{Request, Response};
+use ratelimit::RateLimits;
+use stats::Stats;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// An upstream answer shared between coalesced requests.
+#[derive(Clone)]
+struct Fetched {
+    response: Arc<UpstreamResponse>,
+    stored: bool,
+}
+
+type FetchResult = Result<Fetched, Arc<UpstreamError>>;
+
+/// Everything a request handler needs, shared by all connections.
+pub struct Shared {
+    cache_policy: CachePolicy,
+    store: Arc<Store>,
+    upstream: Upstream,
+    coalescer: Arc<Coalescer<FetchResult>>,
+    rate_limits: RateLimits,
+    stats: Stats,
+    operation_ttls: Vec<OperationTtl>,
+    default_ttl_secs: u32,
+}
+
+/// What `serve` needs to run.
+pub struct ProxySettings {
+    /// The loaded cache policy.
+    pub cache_policy: CachePolicy,
+    /// The store.
+    pub store: Arc<Store>,
+    /// GitHub.
+    pub upstream: Upstream,
+    /// `operation_ttls.*` from configuration, handed to the policy with every request.
+    pub operation_ttls: Vec<(String, u32)>,
+    /// `cache.default_ttl`.
+    pub default_ttl_secs: u32,
+}
+
+impl Shared {
+    /// Shared state from settings.
+    pub fn new(settings: ProxySettings) -> Arc<Self> {
+        Arc::new(Self {
+            cache_policy: settings.cache_policy,
+            store: settings.store,
+            upstream: settings.upstream,
+            coalescer: Arc::new(Coalescer::default()),
+            rate_limits: RateLimits::default(),
+            stats: Stats::default(),
+            operation_ttls: settings
+                .operation_ttls
+                .into_iter()
+                .map(|(operation, ttl_seconds)| OperationTtl {
+                    operation,
+                    ttl_seconds,
+                })
+                .collect(),
+            default_ttl_secs: settings.default_ttl_secs,
+        })
+    }
+
+    /// The stats document served at `/_ghmesh/stats`.
+    pub fn stats_json(&self) -> serde_json::Value {
+        let cache_size = self.store.stats().map(|s| s.entries).unwrap_or(0);
+        let rate_limits = serde_json::to_value(self.rate_limits.snapshot()).unwrap_or_default();
+        self.stats.to_json(cache_size, rate_limits)
+    }
+}
+
+/// The HTTP application: internal endpoints, everything else proxied.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/_ghmesh/stats", get(stats_endpoint))
+        .route("/_ghmesh/health", get(|| async { "ok" }))
+        .fallback(proxy_endpoint)
+        .with_state(shared)
+}
+
+async fn stats_endpoint(State(shared): State<Arc<Shared>>) -> axum::Json<serde_json::Value> {
+    axum::Json(shared.stats_json())
+}
+
+async fn proxy_endpoint(
+    State(shared): State<Arc<Shared>>,
+    request: Request<Body>,
+) -> Response<Body> {
+    handler::handle(shared, request).await
+}
+
+/// Where `serve` listens.
+pub struct Listeners {
+    /// TCP listener (already bound, so the caller knows the port).
+    pub tcp: tokio::net::TcpListener,
+    /// Optional unix socket path (gh's `http_unix_socket`).
+    pub unix_socket: Option<PathBuf>,
+}
+
+/// Serves until `shutdown` resolves; then stops accepting and finishes in-flight requests.
+pub async fn serve(
+    shared: Arc<Shared>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = router(shared);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let unix = match listeners.unix_socket {
+        Some(path) => {
+            // A stale socket file from a killed run would make bind fail.
+            if path.exists() {
+                std::fs::remove_file(&path)?;
+            }
+            let listener = tokio::net::UnixListener::bind(&path)
+                .map_err(|e| anyhow::anyhow!("cannot bind unix socket {}: {e}", path.display()))?;
+            let app = app.clone();
+            let rx = stop_rx.clone();
+            Some(tokio::spawn(async move {
+                axum::serve(listener, app.into_make_service())
+                    .with_graceful_shutdown(wait(rx))
+                    .await
+            }))
+        }
+        None => None,
+    };
+    axum::serve(listeners.tcp, app.into_make_service())
+        .with_graceful_shutdown(wait(stop_rx))
+        .await?;
+    if let Some(task) = unix {
+        task.await??;
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! How a response was produced, said to the client in `Cache-Status` (RFC 9211) and `X-Cache`,
+//! and counted in the stats.
+
+use http::{HeaderMap, HeaderValue};
+
+/// The name this cache uses in `Cache-Status`.
+const CACHE_NAME: &str = "ghmesh";
+
+/// What the cache did for one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Served from the store without contacting GitHub.
+    Hit,
+    /// GitHub confirmed the stored entry (304); served from the store.
+    Revalidated,
+    /// Answered by another request's in-flight fetch.
+    Coalesced,
+    /// Fetched from GitHub.
+    Miss,
+    /// Passed through without using the cache (writes, uncacheable requests).
+    Bypass,
+    /// GitHub was rate-limited or failing; a stored entry past its TTL was served.
+    Stale,
+}
+
+impl Outcome {
+    /// The `X-Cache` value.
+    pub fn x_cache(self) -> &'static str {
+        match self {
+            Outcome::Hit => "HIT",
+            Outcome::Revalidated => "REVALIDATED",
+            Outcome::Coalesced => "COALESCED",
+            Outcome::Miss => "MISS",
+            Outcome::Bypass => "BYPASS",
+            Outcome::Stale => "STALE",
+        }
+    }
+
+    /// The `Cache-Status` value; `ttl` is the remaining freshness in seconds where known
+    /// (negative when stale), `stored` whether a fetched response was kept.
+    pub fn cache_status(self, ttl: Option<i64>, stored: bool) -> String {
+        let mut value = match self {
+            Outcome::Hit => format!("{CACHE_NAME}; hit"),
+            Outcome::Stale => format!("{CACHE_NAME}; hit; detail=stale"),
+            Outcome::Revalidated => format!("{CACHE_NAME}; fwd=stale; fwd-status=304"),
+            Outcome::Coalesced => format!("{CACHE_NAME}; fwd=miss; collapsed"),
+            Outcome::Miss => format!("{CACHE_NAME}; fwd=miss"),
+            Outcome::Bypass => format!("{CACHE_NAME}; fwd=bypass"),
+        };
+        if let Some(ttl) = ttl {
+            value.push_str(&format!("; ttl={ttl}"));
+        }
+        if stored {
+            value.push_str("; stored");
+        }
+        value
+    }
+
+    /// Sets both headers on a response.
+    pub fn apply(self, headers: &mut HeaderMap, ttl: Option<i64>, stored: bool) {
+        if let Ok(value) = HeaderValue::from_str(&self.cache_status(ttl, stored)) {
+            headers.insert("cache-status", value);
+        }
+        headers.insert("x-cache", HeaderValue::from_static(self.x_cache()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_status_follows_rfc_9211_shapes() {
+        assert_eq!(
+            Outcome::Hit.cache_status(Some(42), false),
+            "ghmesh; hit; ttl=42"
+        );
+        assert_eq!(
+            Outcome::Miss.cache_status(Some(120), true),
+            "ghmesh; fwd=miss; ttl=120; stored"
+        );
+        assert_eq!(
+            Outcome::Stale.cache_status(Some(-30), false),
+            "ghmesh; hit; detail=stale; ttl=-30"
+        );
+        assert_eq!(
+            Outcome::Bypass.cache_status(None, false),
+            "ghmesh; fwd=bypass"
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! `ghmesh serve` against recorded GitHub responses (@octokit/fixtures-server): hits, revalidation,
+//! invalidation on writes, pagination through the proxy, and refusals.
+
+use ghmesh_system_tests::Sandbox;
+use ghmesh_system_tests::rig::{FixtureServer, Serve, curl};
+use serde_json::Value;
+use std::path::Path;
+
+fn custom_fixtures() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/api/*.json")
+        .display()
+        .to_string()
+}
+
+fn stats(serve: &Serve) -> Value {
+    serde_json::from_str(&curl(&format!("{}/_ghmesh/stats", serve.url), &[]).body)
+        .expect("stats JSON")
+}
+
+#[test]
+fn repeated_get_is_a_hit_and_upstream_sees_it_once() {
+    let fixtures = FixtureServer::start(None);
+    let upstream = fixtures.scenario("get-repository");
+    let sandbox = Sandbox::new();
+    let serve = Serve::start(&sandbox, &upstream, &[]);
+    let url = format!("{}/repos/octokit-fixture-org/hello-world", serve.url);
+
+    let first = curl(&url, &[]);
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.header("x-cache"), Some("MISS"));
+    let repo: Value = serde_json::from_str(&first.body).unwrap();
+    assert_eq!(repo["full_name"], "octokit-fixture-org/hello-world");
+
+    // The scenario holds one recorded response: a second upstream call would fail.
+    for _ in 0..3 {
+        let again = curl(&url, &[]);
+        assert_eq!(again.status, 200);
+        assert_eq!(again.header("x-cache"), Some("HIT"));
+        assert!(
+            again
+                .header("cache-status")
+                .unwrap()
+                .starts_with("ghmesh; hit")
+        );
+        assert_eq!(again.body, first.body);
+    }
+    let stats = stats(&serve);
+    assert_eq!(stats["upstream_requests"], 1, "{stats}");
+    assert_eq!(stats["local_hits"], 3);
+    assert_eq!(stats["api_calls_saved"], 3);
+    assert_eq!(stats["cache_size"], 1);
+}
+
+#[test]
+fn entries_survive_a_restart() {
+    let fixtures = FixtureServer::start(None);
+    let upstream = fixtures.scenario("get-repository");
+    let sandbox = Sandbox::new();
+    let url_path = "/repos/octokit-fixture-org/hello-world";
+    let body = {
+        let serve = Serve::start(&sandbox, &upstream, &[]);
+        curl(&format!("{}{url_path}", serve.url), &[]).body
+    };
+    let serve = Serve::start(&sandbox, &upstream, &[]);
+    let again = curl(&format!("{}{url_path}", serve.url), &[]);
+    assert_eq!(again.header("x-cache"), Some("HIT"), "{}", again.body);
+    assert_eq!(again.body, body);
+}
+
+#[test]
+fn a_304_revalidation_serves_the_cached_body() {
+    let fixtures = FixtureServer::start(Some(&custom_fixtures()));
+    let upstream = fixtures.scenario("revalidate-304");
+    let sandbox = Sandbox::new();
+    // TTL 0 for the repo class: every request revalidates.
+    sandbox.write_config("cache-config.yml", "operation_ttls:\n  repo: 0\n");
+    let serve = Serve::start(&sandbox, &upstream, &[]);
+    let url = format!("{}/repos/octo-org/fleet", serve.url);
+    let first = curl(&url, &[]);
+    assert_eq!(first.header("x-cache"), Some("MISS"), "{}", first.body);
+    let second = curl(&url, &[]);
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(second.header("x-cache"), Some("REVALIDATED"));
+    assert_eq!(second.body, first.body);
+    assert_eq!(stats(&serve)["revalidations"], 1);
+}
+
+#[test]
+fn a_write_invalidates_the_collection() {
+    let fixtures = FixtureServer::start(Some(&custom_fixtures()));
+    let upstream = fixtures.scenario("write-invalidates");
+    let sandbox = Sandbox::new();
+    let serve = Serve::start(&sandbox, &upstream, &[]);
+    let issues = format!("{}/repos/octo-org/fleet/issues", serve.url);
+    assert_eq!(curl(&issues, &[]).header("x-cache"), Some("MISS"));
+    assert_eq!(curl(&issues, &[]).header("x-cache"), Some("HIT"));
+    let created = curl(
+        &issues,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            r#"{"title":"second"}"#,
+        ],
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.header("x-cache"), Some("BYPASS"));
+    let after = curl(&issues, &[]);
+    assert_eq!(
+        after.header("x-cache"),
+        Some("MISS"),
+        "the write must have invalidated the list"
+    );
+    let list: Value = serde_json::from_str(&after.body).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn pagination_links_point_back_at_the_proxy() {
+    let fixtures = FixtureServer::start(None);
+    let upstream = fixtures.scenario("paginate-issues");
+    let sandbox = Sandbox::new();
+    let serve = Serve::start(&sandbox, &upstream, &[]);
+    let page = curl(
+        &format!(
+            "{}/repos/octokit-fixture-org/paginate-issues/issues?per_page=3",
+            serve.url
+        ),
+        &[],
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    let link = page.header("link").expect("link header");
+    assert!(link.contains(&serve.url), "{link}");
+    assert!(!link.contains(&fixtures.url), "{link}");
+}
+
+#[test]
+fn not_an_open_proxy_and_bad_targets_get_clear_errors() {
+    let fixtures = FixtureServer::start(None);
+    let upstream = fixtures.scenario("get-repository");
+    let sandbox = Sandbox::new();
+    let serve = Serve::start(&sandbox, &upstream, &[]);
+    let foreign = curl("http://example.com/", &["--proxy", &serve.url]);
+    assert_eq!(foreign.status, 403);
+    assert!(
+        foreign.body.contains("not an open proxy"),
+        "{}",
+        foreign.body
+    );
+    // Forward-proxy requests for the GitHub host are served (how gh talks through HTTP_PROXY).
+    let forward = curl(
+        "http://api.github.localhost/repos/octokit-fixture-org/hello-world",
+        &["--proxy", &serve.url],
+    );
+    assert_eq!(forward.status, 200, "{}", forward.body);
+    // The daemon keeps serving after refusals.
+    assert_eq!(
+        curl(&format!("{}/_ghmesh/health", serve.url), &[]).body,
+        "ok"
+    );
+}
