@@ -1,6 +1,7 @@
 //! ghmesh system tests: one binary (see tests/README.md). Each module is one capability.
 
 mod api_cache;
+mod bad_input;
 mod config_cli;
 mod containment;
 mod crash_safety;
