@@ -58,8 +58,7 @@ impl ApiPath {
     /// (compared ASCII-case-insensitively), `*` (exactly one segment) or `**` (any number,
     /// including none). `/` matches the API root only.
     pub fn matches(&self, pattern: &str) -> bool {
-        let pattern: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
-        glob(&pattern, &self.segments)
+        glob(pattern, &self.segments)
     }
 
     /// Whether the path matches any of `patterns`.
@@ -104,12 +103,18 @@ impl fmt::Display for ApiPath {
 }
 
 /// Segment glob: `*` is one segment, `**` any number of segments, anything else a literal.
-fn glob(pattern: &[&str], segments: &[String]) -> bool {
-    match pattern.split_first() {
-        None => segments.is_empty(),
-        Some((&"**", rest)) => (0..=segments.len()).any(|skip| glob(rest, &segments[skip..])),
-        Some((&"*", rest)) => !segments.is_empty() && glob(rest, &segments[1..]),
-        Some((literal, rest)) => {
+/// Works on the pattern text directly: this runs dozens of times per request on the hot path, and
+/// splitting patterns into vectors cost more than the whole rest of the decision.
+fn glob(pattern: &str, segments: &[String]) -> bool {
+    let pattern = pattern.trim_start_matches('/');
+    if pattern.is_empty() {
+        return segments.is_empty();
+    }
+    let (head, rest) = pattern.split_once('/').unwrap_or((pattern, ""));
+    match head {
+        "**" => (0..=segments.len()).any(|skip| glob(rest, &segments[skip..])),
+        "*" => !segments.is_empty() && glob(rest, &segments[1..]),
+        literal => {
             segments
                 .first()
                 .is_some_and(|s| s.eq_ignore_ascii_case(literal))
