@@ -8,12 +8,13 @@ use crate::{headers, share, ttl, uncacheable};
 
 /// Decides whether and how `request` uses the cache.
 pub fn decide(request: &Request) -> RequestDecision {
-    let method = request.method.to_ascii_uppercase();
+    // Methods arrive uppercase from the host; compare without allocating a copy.
+    let method = request.method.as_str();
     let Some(path) = ApiPath::parse(&request.path) else {
         return bypass(format!("malformed path {:?}: not cached", request.path));
     };
-    let is_graphql = method == "POST" && path.matches("/graphql");
-    if method != "GET" && method != "HEAD" && !is_graphql {
+    let is_graphql = method.eq_ignore_ascii_case("POST") && path.matches("/graphql");
+    if !method.eq_ignore_ascii_case("GET") && !method.eq_ignore_ascii_case("HEAD") && !is_graphql {
         return bypass(format!("{method} is a write: passes through uncached"));
     }
     for directive in ["no-store", "no-cache"] {
@@ -63,7 +64,13 @@ fn plan(request: &Request, class: Class, share: ShareScope, share_why: &str) -> 
         operation: class.name.to_owned(),
         ttl_seconds: ttl.seconds,
         share,
-        reason: format!("{}; {share_why}", ttl.describe(&class)),
+        reason: {
+            let mut reason = String::with_capacity(128);
+            ttl.describe_into(&class, &mut reason);
+            reason.push_str("; ");
+            reason.push_str(share_why);
+            reason
+        },
     })
 }
 
