@@ -24,15 +24,9 @@ pub enum Source {
 }
 
 impl Ttl {
-    /// `"<class>: <n> s from <source>"`, the start of every cache plan's reason.
-    pub fn describe(&self, class: &Class) -> String {
-        let mut text = String::with_capacity(96);
-        self.describe_into(class, &mut text);
-        text
-    }
-
-    /// Appends [`Ttl::describe`]'s text to `out`: the request path builds its reason in one
-    /// buffer, since formatting is a large share of a decision's cost.
+    /// Appends `"<class>: <n> s from <source>"`, the start of every cache plan's reason, to `out`:
+    /// the request path builds its reason in one buffer, since formatting is a large share of a
+    /// decision's cost.
     pub fn describe_into(&self, class: &Class, out: &mut String) {
         use std::fmt::Write;
         let source = match self.source {
@@ -73,6 +67,14 @@ pub fn resolve(class: &Class, overrides: &[OperationTtl], default_seconds: u32) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Ttl {
+        fn describe(&self, class: &Class) -> String {
+            let mut text = String::new();
+            self.describe_into(class, &mut text);
+            text
+        }
+    }
     use crate::operation::{DEFAULT, classify};
     use crate::path::ApiPath;
 
