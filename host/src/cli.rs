@@ -5,6 +5,7 @@ mod cache_cmd;
 mod config_cmd;
 mod policy_cmd;
 mod serve_cmd;
+mod stats_cmd;
 
 use crate::config::{Config, Overrides};
 use clap::{Parser, Subcommand};
@@ -43,6 +44,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the GitHub API caching proxy.
     Serve(serve_cmd::ServeArgs),
+    /// Print the counters of a running `ghmesh serve`: hits, misses, hit rate, calls saved, rate limits.
+    Stats(stats_cmd::StatsArgs),
     /// Inspect and maintain the response store (stop `serve` first: the store is locked while it runs).
     #[command(subcommand)]
     Cache(cache_cmd::CacheCommand),
@@ -64,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(&overrides, &|name| std::env::var(name).ok())?;
     match cli.command {
         Command::Serve(args) => serve_cmd::run(args, &config),
+        Command::Stats(args) => stats_cmd::run(args),
         Command::Cache(command) => cache_cmd::run(command, &config),
         Command::Policy(command) => policy_cmd::run(command, &config),
         Command::Config(command) => config_cmd::run(command, &config),

@@ -7,7 +7,7 @@
 //! - [`config`]: env > `.github/*-config.yml` > defaults, validated once, with provenance.
 //! - [`policy`]: the only user of wasmtime; loads, sandboxes, pools and calls policy components.
 //! - [`proxy`]: the caching proxy; the one orchestrator of a request (front ends, upstream,
-//!   coalescing, rate limits, stats).
+//!   coalescing, rate limits, metrics and stats).
 //! - [`store`]: content-addressed response bodies and their index in an embedded ACID database.
 //!
 //! `main.rs` only parses arguments, sets up logging and calls [`cli::run`].

@@ -1,12 +1,14 @@
 //! The GitHub API caching proxy: front ends (base-URL reverse proxy, forward proxy for
 //! `api.github.localhost`, unix socket), the upstream client, coalescing, rate-limit tracking and
-//! the orchestration of each request ([`handler`]). Decisions come from the cache-policy
-//! component; bodies live in the [`crate::store`].
+//! the orchestration of each request ([`handler`]), and what it reports (`/metrics`,
+//! `/_ghmesh/stats`). Decisions come from the cache-policy component; bodies live in the
+//! [`crate::store`].
 
 mod coalesce;
 mod frontend;
 mod handler;
 mod key;
+mod metrics;
 mod outcome;
 mod partition;
 mod ratelimit;
@@ -20,15 +22,16 @@ pub use upstream::{Upstream, UpstreamError, UpstreamResponse};
 
 use crate::policy::CachePolicy;
 use crate::policy::cache::OperationTtl;
-use crate::store::Store;
+use crate::store::{Store, StoreStats};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use coalesce::Coalescer;
-use http::{Request, Response};
+use http::{Request, Response, StatusCode, header};
+use metrics::Metrics;
 use ratelimit::RateLimits;
-use stats::Stats;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,7 +52,8 @@ pub struct Shared {
     upstream: Upstream,
     coalescer: Arc<Coalescer<FetchResult>>,
     rate_limits: RateLimits,
-    stats: Stats,
+    /// Every counter the proxy keeps; both `/metrics` and `/_ghmesh/stats` read them.
+    metrics: Metrics,
     operation_ttls: Vec<OperationTtl>,
     default_ttl_secs: u32,
 }
@@ -77,7 +81,7 @@ impl Shared {
             upstream: settings.upstream,
             coalescer: Arc::new(Coalescer::default()),
             rate_limits: RateLimits::default(),
-            stats: Stats::default(),
+            metrics: Metrics::default(),
             operation_ttls: settings
                 .operation_ttls
                 .into_iter()
@@ -91,16 +95,41 @@ impl Shared {
     }
 
     /// The stats document served at `/_ghmesh/stats`.
-    pub fn stats_json(&self) -> serde_json::Value {
-        let cache_size = self.store.stats().map(|s| s.entries).unwrap_or(0);
+    pub async fn stats_json(&self) -> serde_json::Value {
+        let cache_size = self.store_stats().await.map_or(0, |s| s.entries);
         let rate_limits = serde_json::to_value(self.rate_limits.snapshot()).unwrap_or_default();
-        self.stats.to_json(cache_size, rate_limits)
+        self.metrics.counts().to_json(cache_size, rate_limits)
+    }
+
+    /// The Prometheus text exposition served at `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        let store = self.store_stats().await;
+        self.metrics
+            .encode(store.as_ref(), &self.rate_limits.snapshot())
+    }
+
+    /// The store's size, read off the async workers (a redb read transaction blocks); `None`
+    /// (logged) when it cannot be read, so a report never fails because of it.
+    async fn store_stats(&self) -> Option<StoreStats> {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.stats()).await {
+            Ok(Ok(stats)) => Some(stats),
+            Ok(Err(e)) => {
+                tracing::warn!("reading store stats failed: {e}");
+                None
+            }
+            Err(e) => {
+                tracing::warn!("store stats task failed: {e}");
+                None
+            }
+        }
     }
 }
 
 /// The HTTP application: internal endpoints, everything else proxied.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
+        .route("/metrics", get(metrics_endpoint))
         .route("/_ghmesh/stats", get(stats_endpoint))
         .route("/_ghmesh/health", get(|| async { "ok" }))
         .fallback(proxy_endpoint)
@@ -108,7 +137,15 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 async fn stats_endpoint(State(shared): State<Arc<Shared>>) -> axum::Json<serde_json::Value> {
-    axum::Json(shared.stats_json())
+    axum::Json(shared.stats_json().await)
+}
+
+async fn metrics_endpoint(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        shared.metrics_text().await,
+    )
 }
 
 async fn proxy_endpoint(

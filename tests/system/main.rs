@@ -5,6 +5,7 @@ mod bad_input;
 mod config_cli;
 mod containment;
 mod crash_safety;
+mod metrics;
 mod policy_cli;
 mod seed_config;
 mod third_party;

@@ -15,7 +15,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Largest request body accepted (GitHub's own limits for API writes are far below this).
 const MAX_REQUEST_BODY: usize = 25 << 20;
@@ -32,8 +32,21 @@ struct Incoming {
     partition: String,
 }
 
-/// Handles one proxied request.
+/// Handles one proxied request, and records its outcome and duration.
 pub async fn handle(shared: Arc<Shared>, request: Request<Body>) -> Response<Body> {
+    let started = Instant::now();
+    let response = respond(&shared, request).await;
+    // The outcome travels on the response (set by `client_response`), so it is recorded here once,
+    // with the time of the whole request; refusals and upstream errors carry none and are not
+    // cache outcomes.
+    if let Some(outcome) = response.extensions().get::<Outcome>() {
+        shared.metrics.record(*outcome, started.elapsed());
+    }
+    response
+}
+
+/// Front end, body, partition, then the policy's first decision.
+async fn respond(shared: &Arc<Shared>, request: Request<Body>) -> Response<Body> {
     let target = match frontend::target(&request) {
         Ok(target) => target,
         Err(refusal) => return error_response(refusal.status(), &refusal.to_string()),
@@ -58,16 +71,16 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Body>) -> Response<Bod
     };
     let verdict = shared
         .cache_policy
-        .on_request(&policy_request(&shared, &incoming));
+        .on_request(&policy_request(shared, &incoming));
     if verdict.failure.is_some() {
-        shared.stats.policy_failure();
+        shared.metrics.policy_failure();
     }
     match verdict.decision {
         RequestDecision::Bypass(reason) => {
             tracing::debug!(method = %incoming.method, path = %incoming.target.path, %reason, "bypass");
-            bypass(&shared, incoming).await
+            bypass(shared, incoming).await
         }
-        RequestDecision::Cache(plan) => cached(&shared, incoming, plan).await,
+        RequestDecision::Cache(plan) => cached(shared, incoming, plan).await,
     }
 }
 
@@ -109,7 +122,6 @@ async fn bypass(shared: &Arc<Shared>, incoming: Incoming) -> Response<Body> {
     if !matches!(incoming.method, Method::GET | Method::HEAD) {
         invalidate_after_write(shared, &incoming, &response).await;
     }
-    shared.stats.record(Outcome::Bypass);
     client_response(
         shared,
         &incoming.target,
@@ -151,7 +163,7 @@ async fn invalidate_after_write(
     })
     .await
     .unwrap_or(0);
-    shared.stats.invalidated(removed);
+    shared.metrics.invalidated(removed);
 }
 
 fn policy_response(incoming: &Incoming, response: &UpstreamResponse) -> cache::Response {
@@ -231,7 +243,7 @@ async fn cached(
         upstream: shared.rate_limits.state(&incoming.partition),
     });
     if verdict.failure.is_some() {
-        shared.stats.policy_failure();
+        shared.metrics.policy_failure();
     }
     match verdict.decision {
         EntryDecision::Serve(_) => serve_entry(shared, &incoming, &entry, body, Outcome::Hit),
@@ -374,7 +386,6 @@ async fn fetch(
     };
     match result {
         Ok(fetched) => {
-            shared.stats.record(outcome);
             let r = &fetched.response;
             let ttl = fetched.stored.then_some(i64::from(plan.ttl_seconds));
             client_response(
@@ -402,7 +413,6 @@ async fn store_and_respond(
     outcome: Outcome,
 ) -> Response<Body> {
     let stored = store_response(shared, incoming, key, plan, &response).await;
-    shared.stats.record(outcome);
     let ttl = stored.then_some(i64::from(plan.ttl_seconds));
     client_response(
         shared,
@@ -428,7 +438,7 @@ async fn store_response(
         .cache_policy
         .on_response(&policy_response(incoming, response));
     if verdict.failure.is_some() {
-        shared.stats.policy_failure();
+        shared.metrics.policy_failure();
     }
     if !matches!(verdict.decision.store, StoreDecision::Store(_)) {
         return false;
@@ -468,7 +478,7 @@ async fn send(
     incoming: &Incoming,
     headers: HeaderMap,
 ) -> Result<UpstreamResponse, UpstreamError> {
-    shared.stats.upstream_request();
+    shared.metrics.upstream_request();
     let result = shared
         .upstream
         .send(
@@ -481,7 +491,7 @@ async fn send(
     match &result {
         Ok(response) => shared.rate_limits.observe(&incoming.partition, response),
         Err(error) => {
-            shared.stats.upstream_error();
+            shared.metrics.upstream_error();
             shared.rate_limits.observe_failure(&incoming.partition);
             tracing::warn!(path = %incoming.target.path, "upstream failed: {error}");
         }
@@ -497,7 +507,6 @@ fn serve_entry(
     body: Vec<u8>,
     outcome: Outcome,
 ) -> Response<Body> {
-    shared.stats.record(outcome);
     let mut headers = HeaderMap::new();
     for (name, value) in &entry.headers {
         if let (Ok(name), Ok(value)) = (
@@ -545,7 +554,8 @@ fn serve_entry(
     )
 }
 
-/// The response the client gets: links rewritten, cache status set.
+/// The response the client gets: links rewritten, cache status set, the outcome attached for
+/// [`handle`] to record.
 #[allow(clippy::too_many_arguments)]
 fn client_response(
     shared: &Shared,
@@ -562,6 +572,7 @@ fn client_response(
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
+    response.extensions_mut().insert(outcome);
     response
 }
 

@@ -1,5 +1,5 @@
 //! How a response was produced, said to the client in `Cache-Status` (RFC 9211) and `X-Cache`,
-//! and counted in the stats.
+//! and counted in the metrics.
 
 use http::{HeaderMap, HeaderValue};
 
@@ -24,6 +24,28 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order the stats list them.
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Hit,
+        Outcome::Revalidated,
+        Outcome::Coalesced,
+        Outcome::Miss,
+        Outcome::Bypass,
+        Outcome::Stale,
+    ];
+
+    /// The lowercase name used as the `outcome` metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Hit => "hit",
+            Outcome::Revalidated => "revalidated",
+            Outcome::Coalesced => "coalesced",
+            Outcome::Miss => "miss",
+            Outcome::Bypass => "bypass",
+            Outcome::Stale => "stale",
+        }
+    }
+
     /// The `X-Cache` value.
     pub fn x_cache(self) -> &'static str {
         match self {

@@ -1,97 +1,91 @@
-//! Counters of what the cache did, reported by `/_ghmesh/stats` with the seed's names.
+//! The `/_ghmesh/stats` document: a snapshot of the counters kept by [`super::metrics`], with
+//! the seed's names and the derived figures (hit rate, API calls saved).
 
-use super::outcome::Outcome;
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Request counters; cheap to bump from any task.
-#[derive(Default)]
-pub struct Stats {
-    hits: AtomicU64,
-    revalidated: AtomicU64,
-    coalesced: AtomicU64,
-    misses: AtomicU64,
-    bypassed: AtomicU64,
-    stale: AtomicU64,
-    upstream_requests: AtomicU64,
-    upstream_errors: AtomicU64,
-    policy_failures: AtomicU64,
-    invalidated_entries: AtomicU64,
+/// What the cache did so far, read from the metric families at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Served from the store without contacting GitHub.
+    pub hits: u64,
+    /// Served from the store after GitHub answered 304.
+    pub revalidated: u64,
+    /// Answered by another request's in-flight fetch.
+    pub coalesced: u64,
+    /// Fetched from GitHub.
+    pub misses: u64,
+    /// Passed through without the cache.
+    pub bypassed: u64,
+    /// Stale entries served while GitHub was rate-limited or failing.
+    pub stale: u64,
+    /// Requests sent to GitHub.
+    pub upstream_requests: u64,
+    /// Upstream exchanges that failed (transport error or timeout).
+    pub upstream_errors: u64,
+    /// Decisions made by a failure mode instead of the policy component.
+    pub policy_failures: u64,
+    /// Entries removed by write invalidation.
+    pub invalidated_entries: u64,
 }
 
-impl Stats {
-    /// Counts one answered request.
-    pub fn record(&self, outcome: Outcome) {
-        let counter = match outcome {
-            Outcome::Hit => &self.hits,
-            Outcome::Revalidated => &self.revalidated,
-            Outcome::Coalesced => &self.coalesced,
-            Outcome::Miss => &self.misses,
-            Outcome::Bypass => &self.bypassed,
-            Outcome::Stale => &self.stale,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts one request sent to GitHub.
-    pub fn upstream_request(&self) {
-        self.upstream_requests.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts one failed upstream exchange (transport error or timeout).
-    pub fn upstream_error(&self) {
-        self.upstream_errors.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts a decision made by a failure mode instead of the policy component.
-    pub fn policy_failure(&self) {
-        self.policy_failures.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts entries removed by write invalidation.
-    pub fn invalidated(&self, entries: usize) {
-        self.invalidated_entries
-            .fetch_add(entries as u64, Ordering::Relaxed);
-    }
-
-    /// The stats document; `cache_size` and the mesh fields come from the caller.
-    pub fn to_json(&self, cache_size: u64, rate_limits: Value) -> Value {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let (hits, revalidated, coalesced, misses, stale) = (
-            get(&self.hits),
-            get(&self.revalidated),
-            get(&self.coalesced),
-            get(&self.misses),
-            get(&self.stale),
-        );
-        let served_from_cache = hits + revalidated + coalesced + stale;
-        let cacheable = served_from_cache + misses;
+impl Counts {
+    /// The stats document; `cache_size` and `rate_limits` come from the caller, the mesh fields
+    /// are fixed until the mesh exists.
+    pub fn to_json(self, cache_size: u64, rate_limits: Value) -> Value {
+        let served_from_cache = self.hits + self.revalidated + self.coalesced + self.stale;
+        let cacheable = served_from_cache + self.misses;
         let hit_rate = if cacheable == 0 {
             0.0
         } else {
             served_from_cache as f64 / cacheable as f64
         };
         json!({
-            "local_hits": hits,
+            "local_hits": self.hits,
             "peer_hits": 0,
-            "misses": misses,
+            "misses": self.misses,
             "hit_rate": hit_rate,
             // A revalidation still reaches GitHub (a 304 costs no primary rate limit, but it is a
             // call), so it does not count as saved.
-            "api_calls_saved": hits + coalesced + stale,
-            "revalidations": revalidated,
-            "coalesced": coalesced,
-            "stale_served": stale,
-            "bypassed": get(&self.bypassed),
-            "upstream_requests": get(&self.upstream_requests),
-            "upstream_errors": get(&self.upstream_errors),
-            "policy_failures": get(&self.policy_failures),
-            "invalidated_entries": get(&self.invalidated_entries),
+            "api_calls_saved": self.hits + self.coalesced + self.stale,
+            "revalidations": self.revalidated,
+            "coalesced": self.coalesced,
+            "stale_served": self.stale,
+            "bypassed": self.bypassed,
+            "upstream_requests": self.upstream_requests,
+            "upstream_errors": self.upstream_errors,
+            "policy_failures": self.policy_failures,
+            "invalidated_entries": self.invalidated_entries,
             "cache_size": cache_size,
             "p2p_enabled": false,
             "connected_peers": 0,
             "peer_id": Value::Null,
             "rate_limits": rate_limits,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hit_rate_counts_everything_served_without_a_full_fetch() {
+        let counts = Counts {
+            hits: 2,
+            revalidated: 1,
+            misses: 1,
+            bypassed: 5,
+            ..Counts::default()
+        };
+        let doc = counts.to_json(7, json!({}));
+        assert_eq!(doc["hit_rate"], 0.75);
+        assert_eq!(doc["api_calls_saved"], 2);
+        assert_eq!(doc["local_hits"], 2);
+        assert_eq!(doc["cache_size"], 7);
+    }
+
+    #[test]
+    fn empty_stats_have_a_zero_hit_rate() {
+        assert_eq!(Counts::default().to_json(0, json!({}))["hit_rate"], 0.0);
     }
 }

@@ -1,0 +1,252 @@
+//! `ghmesh stats`: ask a running `ghmesh serve` for its `/_ghmesh/stats` document and print it,
+//! as an aligned table or as the JSON it sent. The store is locked while `serve` runs, so its
+//! counters can only be read over HTTP.
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::Value;
+use std::fmt::Write;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The seed's stats names, printed first and in this order; every other field follows.
+const SEED_FIELDS: [&str; 9] = [
+    "local_hits",
+    "peer_hits",
+    "misses",
+    "hit_rate",
+    "api_calls_saved",
+    "cache_size",
+    "p2p_enabled",
+    "connected_peers",
+    "peer_id",
+];
+
+/// A local proxy answers in milliseconds; waiting longer only hides a hung one.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Options of `ghmesh stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Base URL of the running `ghmesh serve`.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8080",
+        env = "GHMESH_URL",
+        value_name = "URL"
+    )]
+    pub url: String,
+    /// Print the JSON document as the proxy sent it instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Fetches the stats and prints them.
+pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
+    let text = fetch(&args.url)?;
+    let doc: Value = serde_json::from_str(&text)
+        .ok()
+        .filter(Value::is_object)
+        .with_context(|| {
+            format!(
+                "{} did not answer /_ghmesh/stats with a JSON object: is it a ghmesh serve?",
+                args.url
+            )
+        })?;
+    if args.json {
+        println!("{}", text.trim_end());
+    } else {
+        print!("{}", render(&doc, unix_now()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// GETs `URL/_ghmesh/stats` on a small current-thread runtime (one request needs no more).
+fn fetch(base: &str) -> anyhow::Result<String> {
+    let parsed = url::Url::parse(base).with_context(|| format!("invalid --url `{base}`"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        anyhow::bail!("invalid --url `{base}`: expected http(s)://host:port");
+    }
+    let endpoint = format!("{}/_ghmesh/stats", base.trim_end_matches('/'));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        // rustls needs a process-wide crypto provider for an https URL; installing twice is
+        // harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        // No environment proxy: gh users set HTTP_PROXY to ghmesh itself, which would refuse
+        // this request as one for a foreign host.
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(TIMEOUT)
+            .build()?;
+        let response = client
+            .get(&endpoint)
+            .send()
+            .await
+            .with_context(|| format!("no ghmesh serve answering at {base}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            anyhow::bail!("{endpoint} answered {status}: is {base} a ghmesh serve?");
+        }
+        response
+            .text()
+            .await
+            .with_context(|| format!("reading the answer of {endpoint}"))
+    })
+}
+
+/// The table: the seed's fields, the other counters, then one row per rate-limit partition.
+fn render(doc: &Value, now: u64) -> String {
+    let Some(fields) = doc.as_object() else {
+        return String::new();
+    };
+    let rest = fields
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !SEED_FIELDS.contains(k) && *k != "rate_limits");
+    let names: Vec<&str> = SEED_FIELDS.into_iter().chain(rest).collect();
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for name in names {
+        let value = match (name, fields.get(name)) {
+            ("hit_rate", Some(rate)) => rate
+                .as_f64()
+                .map_or_else(|| scalar(rate), |r| format!("{:.1}%", r * 100.0)),
+            (_, Some(value)) => scalar(value),
+            (_, None) => "-".to_string(),
+        };
+        let _ = writeln!(out, "{name:width$}  {value}");
+    }
+    out.push_str(&render_rate_limits(fields.get("rate_limits"), now));
+    out
+}
+
+/// One row per token partition (hashes, never tokens): remaining/limit, when the window resets,
+/// and whether GitHub asked not to be called.
+fn render_rate_limits(limits: Option<&Value>, now: u64) -> String {
+    let partitions = limits.and_then(Value::as_object).filter(|m| !m.is_empty());
+    let Some(partitions) = partitions else {
+        return "\nrate_limits  none seen yet\n".to_string();
+    };
+    let header = ["partition", "remaining", "resets", "resource", "blocked"];
+    let mut rows = vec![header.map(str::to_string)];
+    for (partition, quota) in partitions {
+        let number = |field: &str| quota.get(field).and_then(Value::as_u64);
+        let count = |field: &str| number(field).map_or("?".to_string(), |n| n.to_string());
+        let blocked = match number("blocked_until") {
+            Some(until) if until > now => format!("for {}", duration(until - now)),
+            _ => "no".to_string(),
+        };
+        rows.push([
+            partition.clone(),
+            format!("{}/{}", count("remaining"), count("limit")),
+            number("reset").map_or("?".to_string(), |reset| relative(reset, now)),
+            quota
+                .get("resource")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string(),
+            blocked,
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|row| row[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::from("\nrate_limits\n");
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:width$}"))
+            .collect();
+        let _ = writeln!(out, "  {}", cells.join("  ").trim_end());
+    }
+    out
+}
+
+/// A JSON scalar as a person reads it: strings unquoted, null as `-`.
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::Null => "-".to_string(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `in 4m 10s` / `12s ago` for a unix time relative to `now`.
+fn relative(at: u64, now: u64) -> String {
+    if at >= now {
+        format!("in {}", duration(at - now))
+    } else {
+        format!("{} ago", duration(now - at))
+    }
+}
+
+/// The two most significant units: `1h 02m`, `4m 10s`, `7s`.
+fn duration(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m {:02}s", secs / 60, secs % 60),
+        _ => format!("{}h {:02}m", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn table_lists_seed_fields_first_then_the_rest() {
+        let doc = json!({
+            "bypassed": 2,
+            "local_hits": 3,
+            "misses": 1,
+            "hit_rate": 0.75,
+            "peer_id": null,
+            "p2p_enabled": false,
+            "rate_limits": {},
+        });
+        let text = render(&doc, 0);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "local_hits       3");
+        assert_eq!(lines[3], "hit_rate         75.0%");
+        assert_eq!(lines[8], "peer_id          -");
+        assert_eq!(lines[9], "bypassed         2", "{text}");
+        assert!(text.contains("p2p_enabled      false"), "{text}");
+        assert!(text.contains("rate_limits  none seen yet"), "{text}");
+    }
+
+    #[test]
+    fn rate_limits_show_remaining_of_limit_and_relative_reset() {
+        let doc = json!({
+            "rate_limits": {
+                "abc123": { "limit": 5000, "remaining": 4990, "reset": 1_250, "resource": "core", "blocked_until": null },
+                "anonymous": { "limit": 60, "remaining": 0, "reset": 900, "resource": null, "blocked_until": 1_090 },
+            }
+        });
+        let text = render(&doc, 1_000);
+        assert!(text.contains("abc123     4990/5000  in 4m 10s"), "{text}");
+        assert!(
+            text.contains("anonymous  0/60       1m 40s ago  ?"),
+            "{text}"
+        );
+        assert!(text.contains("for 1m 30s"), "{text}");
+    }
+
+    #[test]
+    fn durations_keep_two_units() {
+        assert_eq!(duration(7), "7s");
+        assert_eq!(duration(250), "4m 10s");
+        assert_eq!(duration(3_725), "1h 02m");
+    }
+}
