@@ -162,3 +162,22 @@ fn not_an_open_proxy_and_bad_targets_get_clear_errors() {
         "ok"
     );
 }
+
+#[test]
+fn the_unix_socket_speaks_the_same_http() {
+    let upstream = ghmesh_system_tests::rig::EchoUpstream::start();
+    let sandbox = Sandbox::new();
+    let socket = sandbox.path("ghmesh.sock");
+    let socket = socket.to_str().unwrap();
+    let serve = Serve::start(&sandbox, &upstream.url, &["--unix-socket", socket]);
+    let first = curl("http://localhost/repos/o/r", &["--unix-socket", socket]);
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.header("x-cache"), Some("MISS"));
+    let again = curl("http://localhost/repos/o/r", &["--unix-socket", socket]);
+    assert_eq!(again.header("x-cache"), Some("HIT"));
+    // One cache behind both front ends.
+    assert_eq!(
+        curl(&format!("{}/repos/o/r", serve.url), &[]).header("x-cache"),
+        Some("HIT")
+    );
+}

@@ -7,6 +7,7 @@ use crate::proxy::{self, Listeners, ProxySettings, Shared, Upstream};
 use crate::store::{Store, StoreLimits};
 use anyhow::Context;
 use clap::Args;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,11 +72,21 @@ pub fn run(args: ServeArgs, config: &Config) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = tcp.local_addr()?;
-        // One line on stdout when ready: scripts and tests wait for it and read the port.
-        println!("ghmesh serving http://{address} -> {}", args.upstream);
-        if let Some(path) = &args.unix_socket {
-            println!("ghmesh serving unix:{}", path.display());
-        }
+        // One line on stdout when ready: scripts and tests wait for it and read the port. Whoever
+        // started us may close the pipe after reading it; that must not bring the proxy down, so
+        // write errors are ignored rather than panicking as println! would.
+        let unix = args
+            .unix_socket
+            .as_ref()
+            .map(|p| format!(" and unix:{}", p.display()))
+            .unwrap_or_default();
+        let mut stdout = std::io::stdout();
+        let _ = writeln!(
+            stdout,
+            "ghmesh serving http://{address}{unix} -> {}",
+            args.upstream
+        );
+        let _ = stdout.flush();
         proxy::serve(
             shared,
             Listeners {
