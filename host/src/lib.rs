@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - [`cli`]: the command line as clap sees it, and the commands it runs.
+//! - [`clock`]: the wall clock in Unix seconds, the unit every record uses.
 //! - [`config`]: env > `.github/*-config.yml` > defaults, validated once, with provenance.
 //! - [`policy`]: the only user of wasmtime; loads, sandboxes, pools and calls policy components.
 //! - [`proxy`]: the caching proxy; the one orchestrator of a request (front ends, upstream,
@@ -13,6 +14,7 @@
 //! `main.rs` only parses arguments, sets up logging and calls [`cli::run`].
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod policy;
 pub mod proxy;

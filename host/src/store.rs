@@ -36,6 +36,7 @@ pub use error::StoreError;
 pub use eviction::StoreLimits;
 pub use verify::{CorruptBlob, VerifyReport};
 
+use crate::clock::unix_now;
 use error::Fault;
 use index::{Index, Row};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
@@ -479,10 +480,4 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -4,6 +4,7 @@
 //! runner's cache directory restored before the proxy starts). Listings show only columns that
 //! cannot carry a credential: never header values.
 
+use crate::clock::unix_now;
 use crate::config::Config;
 use crate::store::{self, EntryMeta, Share, Store, StoreLimits};
 use anyhow::Context;
@@ -240,12 +241,6 @@ fn verify(store: &Store) -> anyhow::Result<ExitCode> {
         println!("problems found; affected entries are refetched on their next request");
         Ok(ExitCode::FAILURE)
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

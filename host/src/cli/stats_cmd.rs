@@ -2,12 +2,13 @@
 //! as an aligned table or as the JSON it sent. The store is locked while `serve` runs, so its
 //! counters can only be read over HTTP.
 
+use crate::clock::unix_now;
 use anyhow::Context;
 use clap::Args;
 use serde_json::Value;
 use std::fmt::Write;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The seed's stats names, printed first and in this order; every other field follows.
 const SEED_FIELDS: [&str; 9] = [
@@ -191,13 +192,6 @@ fn duration(secs: u64) -> String {
         60..3600 => format!("{}m {:02}s", secs / 60, secs % 60),
         _ => format!("{}h {:02}m", secs / 3600, secs % 3600 / 60),
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

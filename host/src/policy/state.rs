@@ -3,7 +3,6 @@
 //! component may call — a log tagged with the component's hash, and the clock.
 
 use super::bindings::host::{self, Field, Level};
-use std::time::{SystemTime, UNIX_EPOCH};
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -80,10 +79,7 @@ impl host::Host for HostState {
     }
 
     fn now_unix_seconds(&mut self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
+        crate::clock::unix_now()
     }
 }
 

@@ -9,13 +9,14 @@ use super::ratelimit::is_rate_limited;
 use super::rewrite::rewrite_urls;
 use super::upstream::{UpstreamError, UpstreamResponse};
 use super::{Fetched, Shared, partition};
+use crate::clock::unix_now as now;
 use crate::policy::cache::{self, EntryDecision, RequestDecision, ShareScope, StoreDecision};
 use crate::store::{EntryMeta, NewEntry, Share};
 use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// Largest request body accepted (GitHub's own limits for API writes are far below this).
 const MAX_REQUEST_BODY: usize = 25 << 20;
@@ -624,11 +625,4 @@ fn store_share(share: ShareScope) -> Share {
         ShareScope::Revalidate => Share::Revalidate,
         ShareScope::Fleet => Share::Fleet,
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

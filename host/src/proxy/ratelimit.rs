@@ -2,12 +2,13 @@
 //! the cache policy can choose to serve stale entries instead of spending or waiting.
 
 use super::upstream::UpstreamResponse;
+use crate::clock::unix_now as now;
 use crate::policy::cache::UpstreamState;
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// How long after an upstream failure GitHub still counts as failing.
 const FAILING_FOR: Duration = Duration::from_secs(30);
@@ -110,13 +111,6 @@ pub fn is_rate_limited(response: &UpstreamResponse) -> bool {
 
 fn number(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
