@@ -2,6 +2,7 @@
 
 mod api_cache;
 mod bad_input;
+mod clients;
 mod config_cli;
 mod containment;
 mod crash_safety;
