@@ -181,3 +181,108 @@ fn the_unix_socket_speaks_the_same_http() {
         Some("HIT")
     );
 }
+
+#[test]
+fn a_rate_limited_upstream_gets_a_stale_entry_instead_of_an_error() {
+    let fixtures = FixtureServer::start(Some(&custom_fixtures()));
+    let upstream = fixtures.scenario("stale-on-rate-limit");
+    let sandbox = Sandbox::new();
+    // TTL 0: every request after the first asks GitHub again.
+    sandbox.write_config("cache-config.yml", "operation_ttls:\n  runners: 0\n");
+    let serve = Serve::start(&sandbox, &upstream, &[]);
+    let url = format!("{}/repos/octo-org/fleet/actions/runners", serve.url);
+    let first = curl(&url, &[]);
+    assert_eq!(
+        (first.status, first.header("x-cache")),
+        (200, Some("MISS")),
+        "{}",
+        first.body
+    );
+    // GitHub answers the revalidation with a rate-limit 403: the stored entry is served, marked.
+    let limited = curl(&url, &[]);
+    assert_eq!(limited.status, 200, "{}", limited.body);
+    assert_eq!(limited.header("x-cache"), Some("STALE"));
+    assert!(
+        limited
+            .header("cache-status")
+            .unwrap()
+            .contains("detail=stale")
+    );
+    assert_eq!(limited.body, first.body);
+    // Now known to be rate-limited until the reset: served stale without asking GitHub (the
+    // recording has no third answer, so asking would fail).
+    let again = curl(&url, &[]);
+    assert_eq!(
+        (again.status, again.header("x-cache")),
+        (200, Some("STALE")),
+        "{}",
+        again.body
+    );
+    let stats = stats(&serve);
+    assert_eq!(stats["upstream_requests"], 2, "{stats}");
+    assert_eq!(stats["stale_served"], 2);
+    assert_eq!(
+        stats["rate_limits"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()["remaining"],
+        0
+    );
+}
+
+#[test]
+fn concurrent_identical_misses_reach_upstream_once() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // An upstream that takes half a second, so the misses overlap, and counts what it is asked.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(&stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                let body = r#"{"id":1}"#;
+                let _ = (&stream).write_all(
+                    format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes(),
+                );
+            });
+        }
+    });
+    let sandbox = Sandbox::new();
+    let serve = Serve::start(&sandbox, &upstream, &[]);
+    let url = format!("{}/repos/o/slow", serve.url);
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || curl(&url, &[]))
+        })
+        .collect();
+    let answers: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.status == 200 && a.body == r#"{"id":1}"#)
+    );
+    let coalesced = answers
+        .iter()
+        .filter(|a| a.header("x-cache") == Some("COALESCED"))
+        .count();
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "upstream must be asked once"
+    );
+    assert_eq!(coalesced, 7, "all but the leader waited for its fetch");
+}
