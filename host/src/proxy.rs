@@ -7,6 +7,7 @@
 mod coalesce;
 mod frontend;
 mod handler;
+mod hot;
 mod key;
 mod metrics;
 mod outcome;
@@ -49,6 +50,8 @@ type FetchResult = Result<Fetched, Arc<UpstreamError>>;
 pub struct Shared {
     cache_policy: CachePolicy,
     store: Arc<Store>,
+    /// Verified entries in memory, consulted before the store.
+    hot: hot::HotCache,
     upstream: Upstream,
     coalescer: Arc<Coalescer<FetchResult>>,
     rate_limits: RateLimits,
@@ -78,6 +81,7 @@ impl Shared {
         Arc::new(Self {
             cache_policy: settings.cache_policy,
             store: settings.store,
+            hot: hot::HotCache::default(),
             upstream: settings.upstream,
             coalescer: Arc::new(Coalescer::default()),
             rate_limits: RateLimits::default(),

@@ -164,6 +164,8 @@ async fn invalidate_after_write(
     })
     .await
     .unwrap_or(0);
+    // After the store: a reader that saw the old entry cannot re-insert it (generation moved).
+    shared.hot.clear();
     shared.metrics.invalidated(removed);
 }
 
@@ -210,10 +212,24 @@ async fn cached(
         body: &incoming.body,
         partition: (plan.share == ShareScope::Token).then_some(incoming.partition.as_str()),
     });
-    let stored = {
-        let store = shared.store.clone();
-        let key = key.clone();
-        tokio::task::spawn_blocking(move || store.get(&key)).await
+    let generation = shared.hot.generation();
+    let stored = match shared.hot.get(&key) {
+        Some(hot) => Ok(Ok(Some((hot.meta.clone(), hot.body.clone())))),
+        None => {
+            let store = shared.store.clone();
+            let key = key.clone();
+            tokio::task::spawn_blocking(move || {
+                store
+                    .get(&key)
+                    .map(|found| found.map(|(meta, body)| (meta, Bytes::from(body))))
+            })
+            .await
+            .inspect(|read| {
+                if let Ok(Some((meta, body))) = read {
+                    shared.hot.insert(generation, meta.clone(), body.clone());
+                }
+            })
+        }
     };
     let stored = match stored {
         Ok(Ok(found)) => found,
@@ -265,7 +281,7 @@ async fn revalidate(
     key: String,
     plan: cache::CachePlan,
     entry: EntryMeta,
-    body: Vec<u8>,
+    body: Bytes,
     same_token: bool,
 ) -> Response<Body> {
     let mut headers = incoming.headers.clone();
@@ -289,7 +305,11 @@ async fn revalidate(
     }
     match send(shared, &incoming, headers).await {
         Ok(response) if response.status == StatusCode::NOT_MODIFIED => {
+            let generation = shared.hot.generation();
             let refreshed = refresh_entry(shared, &key, &entry, &response).await;
+            shared
+                .hot
+                .insert(generation, refreshed.clone(), body.clone());
             serve_entry(shared, &incoming, &refreshed, body, Outcome::Revalidated)
         }
         Ok(response)
@@ -435,6 +455,7 @@ async fn store_response(
     plan: &cache::CachePlan,
     response: &UpstreamResponse,
 ) -> bool {
+    let generation = shared.hot.generation();
     let verdict = shared
         .cache_policy
         .on_response(&policy_response(incoming, response));
@@ -461,7 +482,10 @@ async fn store_response(
     };
     let (store, body) = (shared.store.clone(), response.body.clone());
     match tokio::task::spawn_blocking(move || store.put(entry, &body)).await {
-        Ok(Ok(_)) => true,
+        Ok(Ok(meta)) => {
+            shared.hot.insert(generation, meta, response.body.clone());
+            true
+        }
         Ok(Err(e)) => {
             tracing::warn!("storing response failed: {e}");
             false
@@ -505,7 +529,7 @@ fn serve_entry(
     shared: &Shared,
     incoming: &Incoming,
     entry: &EntryMeta,
-    body: Vec<u8>,
+    body: Bytes,
     outcome: Outcome,
 ) -> Response<Body> {
     let mut headers = HeaderMap::new();
@@ -541,7 +565,7 @@ fn serve_entry(
     let body = if incoming.method == Method::HEAD {
         Bytes::new()
     } else {
-        Bytes::from(body)
+        body
     };
     client_response(
         shared,

@@ -1,0 +1,116 @@
+//! The memory layer in front of the store (lookup order: memory -> store -> upstream). A hit here
+//! costs no blocking task, no database transaction and no re-hash: bodies enter only after the
+//! store verified them against their CID, or straight from GitHub.
+//!
+//! Writes invalidate by path, which this layer has no index for, so any invalidation empties it
+//! (writes are rare next to reads). A generation number keeps a request that read the store
+//! before an invalidation from putting the old entry back afterwards.
+
+use crate::store::EntryMeta;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bytes of bodies and headers kept in memory.
+const HOT_BYTES: u64 = 64 << 20;
+
+/// A verified entry ready to serve.
+pub struct HotEntry {
+    /// Its index metadata.
+    pub meta: EntryMeta,
+    /// Its body.
+    pub body: Bytes,
+}
+
+/// The memory layer.
+pub struct HotCache {
+    entries: moka::sync::Cache<String, Arc<HotEntry>>,
+    generation: AtomicU64,
+}
+
+impl Default for HotCache {
+    fn default() -> Self {
+        let entries = moka::sync::Cache::builder()
+            .max_capacity(HOT_BYTES)
+            .weigher(|key: &String, entry: &Arc<HotEntry>| {
+                let headers: usize = entry
+                    .meta
+                    .headers
+                    .iter()
+                    .map(|(n, v)| n.len() + v.len())
+                    .sum();
+                u32::try_from(key.len() + entry.body.len() + headers).unwrap_or(u32::MAX)
+            })
+            .build();
+        Self {
+            entries,
+            generation: AtomicU64::new(0),
+        }
+    }
+}
+
+impl HotCache {
+    /// The current generation; pass it back to [`HotCache::insert`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The entry for `key`, if held.
+    pub fn get(&self, key: &str) -> Option<Arc<HotEntry>> {
+        self.entries.get(key)
+    }
+
+    /// Keeps an entry, unless an invalidation happened since `generation` was read.
+    pub fn insert(&self, generation: u64, meta: EntryMeta, body: Bytes) {
+        if self.generation() == generation {
+            self.entries
+                .insert(meta.key.clone(), Arc::new(HotEntry { meta, body }));
+        }
+    }
+
+    /// Forgets everything (after a write invalidated entries in the store).
+    pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.invalidate_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Share;
+
+    fn meta(key: &str) -> EntryMeta {
+        EntryMeta {
+            key: key.into(),
+            method: "GET".into(),
+            path: "/repos/o/r".into(),
+            query: String::new(),
+            status: 200,
+            headers: vec![],
+            cid: String::new(),
+            size: 2,
+            fetched_at: 0,
+            ttl_secs: 60,
+            etag: None,
+            last_modified: None,
+            token_partition: "p".into(),
+            share: Share::Revalidate,
+            operation: "repo".into(),
+            last_access: 0,
+        }
+    }
+
+    #[test]
+    fn an_insert_that_raced_an_invalidation_is_dropped() {
+        let hot = HotCache::default();
+        let before = hot.generation();
+        hot.clear();
+        hot.insert(before, meta("k"), Bytes::from_static(b"{}"));
+        assert!(hot.get("k").is_none());
+        hot.insert(hot.generation(), meta("k"), Bytes::from_static(b"{}"));
+        assert_eq!(hot.get("k").unwrap().body, Bytes::from_static(b"{}"));
+        hot.clear();
+        assert!(hot.get("k").is_none());
+    }
+}
