@@ -1,6 +1,7 @@
 //! The command line: clap's view of the arguments ([`Cli`]) and the dispatcher that turns them
 //! into a validated [`Config`] and runs a command.
 
+mod api_cmd;
 mod cache_cmd;
 mod config_cmd;
 mod policy_cmd;
@@ -46,6 +47,8 @@ pub enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Print the counters of a running `ghmesh serve`: hits, misses, hit rate, calls saved, rate limits.
     Stats(stats_cmd::StatsArgs),
+    /// Call the GitHub API through a running `ghmesh serve`, like `gh api` (same cache).
+    Api(api_cmd::ApiArgs),
     /// Inspect and maintain the response store (stop `serve` first: the store is locked while it runs).
     #[command(subcommand)]
     Cache(cache_cmd::CacheCommand),
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve_cmd::run(args, &config),
         Command::Stats(args) => stats_cmd::run(args),
+        Command::Api(args) => api_cmd::run(args),
         Command::Cache(command) => cache_cmd::run(command, &config),
         Command::Policy(command) => policy_cmd::run(command, &config),
         Command::Config(command) => config_cmd::run(command, &config),
