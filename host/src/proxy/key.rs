@@ -39,6 +39,11 @@ pub fn request_key(parts: &KeyParts<'_>) -> String {
         key.push_str(&query.join("&"));
     }
     for (name, value) in VARY_HEADERS.iter().zip(&parts.vary) {
+        let value = if *name == "accept" {
+            representation(value)
+        } else {
+            value
+        };
         if !value.is_empty() {
             key.push_str(&format!(" {name}={value}"));
         }
@@ -53,6 +58,27 @@ pub fn request_key(parts: &KeyParts<'_>) -> String {
         key.push_str(&format!(" token={partition}"));
     }
     key
+}
+
+/// `Accept` values for which GitHub returns its default JSON representation, so clients that
+/// spell it differently (Octokit, PyGithub's `*/*`, gh's empty header) share one entry. Anything
+/// else (raw, html, diff, preview media types) keeps its own entry.
+const DEFAULT_JSON: &[&str] = &[
+    "",
+    "*/*",
+    "application/json",
+    "application/vnd.github+json",
+    "application/vnd.github.v3+json",
+];
+
+/// The `Accept` value as it matters for the key: empty for GitHub's default JSON.
+fn representation(accept: &str) -> &str {
+    let trimmed = accept.trim();
+    if DEFAULT_JSON.iter().any(|d| d.eq_ignore_ascii_case(trimmed)) {
+        ""
+    } else {
+        trimmed
+    }
 }
 
 #[cfg(test)]
@@ -76,6 +102,18 @@ mod tests {
             request_key(&parts("/repos/Octo/Hello", "b=2&a=1", None)),
             request_key(&parts("/repos/octo/hello/", "a=1&b=2", None))
         );
+    }
+
+    #[test]
+    fn spellings_of_the_default_json_share_an_entry() {
+        let mut octokit = parts("/repos/o/r", "", None);
+        octokit.vary = vec!["application/vnd.github.v3+json", ""];
+        let mut pygithub = parts("/repos/o/r", "", None);
+        pygithub.vary = vec!["*/*", ""];
+        let mut gh = parts("/repos/o/r", "", None);
+        gh.vary = vec!["", ""];
+        assert_eq!(request_key(&octokit), request_key(&pygithub));
+        assert_eq!(request_key(&octokit), request_key(&gh));
     }
 
     #[test]
