@@ -4,6 +4,7 @@
 //! Only the "through a running serve" mode exists: the store is locked while `serve` runs, and
 //! answering from the store without a serve is not implemented yet.
 
+use super::serve_client::{self, ServeUrl};
 use anyhow::Context;
 use clap::Args;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
@@ -13,8 +14,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// A local proxy connects at once; not connecting within this means it is not there.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A whole call, including a cache miss that goes to GitHub.
 const TIMEOUT: Duration = Duration::from_secs(120);
 /// gh's default media type.
@@ -41,14 +40,9 @@ pub struct ApiArgs {
     /// API path, e.g. `repos/OWNER/REPO` or `/repos/OWNER/REPO?per_page=100` (leading slash optional).
     #[arg(value_name = "PATH")]
     pub path: String,
-    /// Base URL of the running `ghmesh serve`.
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:8080",
-        env = "GHMESH_URL",
-        value_name = "URL"
-    )]
-    pub url: String,
+    /// Where the proxy answers.
+    #[command(flatten)]
+    pub serve: ServeUrl,
     /// HTTP method [default: GET, or POST when fields or --input are given].
     #[arg(short = 'X', long, value_name = "METHOD")]
     pub method: Option<String>,
@@ -97,11 +91,7 @@ struct Request {
 
 impl Request {
     fn build(args: &ApiArgs, token: Option<&str>) -> anyhow::Result<Self> {
-        let base =
-            url::Url::parse(&args.url).with_context(|| format!("invalid --url `{}`", args.url))?;
-        if !matches!(base.scheme(), "http" | "https") {
-            anyhow::bail!("invalid --url `{}`: expected http(s)://host:port", args.url);
-        }
+        args.serve.parse()?;
         let mut fields = Vec::new();
         for raw in &args.raw_fields {
             fields.push(parse_field(raw, false)?);
@@ -122,7 +112,7 @@ impl Request {
         if args.paginate && method != reqwest::Method::GET {
             anyhow::bail!("--paginate works only with GET requests");
         }
-        let mut url = api_url(&args.url, &args.path)?;
+        let mut url = api_url(&args.serve.url, &args.path)?;
         let fields_in_query = method == reqwest::Method::GET || input.is_some();
         let body = if fields_in_query {
             if !fields.is_empty() {
@@ -154,16 +144,7 @@ impl Request {
         pretty: bool,
         out: &mut impl Write,
     ) -> anyhow::Result<ExitCode> {
-        // rustls needs a process-wide crypto provider for an https URL; installing twice is
-        // harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        // No environment proxy: gh users set HTTP_PROXY to ghmesh itself, which would refuse
-        // this request as one for a foreign host.
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TIMEOUT)
-            .build()?;
+        let client = serve_client::client(TIMEOUT)?;
         let mut next = Some(self.url.clone());
         let mut body = self.body;
         let mut pages: Vec<Vec<u8>> = Vec::new();
@@ -180,7 +161,7 @@ impl Request {
                     anyhow::anyhow!(
                         "no ghmesh serve answering at {}: start one with `ghmesh serve` (or pass \
                          --url / set GHMESH_URL)",
-                        args.url
+                        args.serve.url
                     )
                 } else {
                     anyhow::Error::new(error.without_url()).context(format!(

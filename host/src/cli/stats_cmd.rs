@@ -2,6 +2,7 @@
 //! as an aligned table or as the JSON it sent. The store is locked while `serve` runs, so its
 //! counters can only be read over HTTP.
 
+use super::serve_client::{self, ServeUrl};
 use crate::clock::unix_now;
 use anyhow::Context;
 use clap::Args;
@@ -29,14 +30,9 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// Options of `ghmesh stats`.
 #[derive(Debug, Args)]
 pub struct StatsArgs {
-    /// Base URL of the running `ghmesh serve`.
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:8080",
-        env = "GHMESH_URL",
-        value_name = "URL"
-    )]
-    pub url: String,
+    /// Where the proxy answers.
+    #[command(flatten)]
+    pub serve: ServeUrl,
     /// Print the JSON document as the proxy sent it instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -44,14 +40,14 @@ pub struct StatsArgs {
 
 /// Fetches the stats and prints them.
 pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
-    let text = fetch(&args.url)?;
+    let text = fetch(&args.serve)?;
     let doc: Value = serde_json::from_str(&text)
         .ok()
         .filter(Value::is_object)
         .with_context(|| {
             format!(
                 "{} did not answer /_ghmesh/stats with a JSON object: is it a ghmesh serve?",
-                args.url
+                args.serve.url
             )
         })?;
     if args.json {
@@ -63,25 +59,15 @@ pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// GETs `URL/_ghmesh/stats` on a small current-thread runtime (one request needs no more).
-fn fetch(base: &str) -> anyhow::Result<String> {
-    let parsed = url::Url::parse(base).with_context(|| format!("invalid --url `{base}`"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        anyhow::bail!("invalid --url `{base}`: expected http(s)://host:port");
-    }
+fn fetch(serve: &ServeUrl) -> anyhow::Result<String> {
+    serve.parse()?;
+    let base = &serve.url;
     let endpoint = format!("{}/_ghmesh/stats", base.trim_end_matches('/'));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        // rustls needs a process-wide crypto provider for an https URL; installing twice is
-        // harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        // No environment proxy: gh users set HTTP_PROXY to ghmesh itself, which would refuse
-        // this request as one for a foreign host.
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(TIMEOUT)
-            .build()?;
+        let client = serve_client::client(TIMEOUT)?;
         let response = client
             .get(&endpoint)
             .send()

@@ -1,0 +1,47 @@
+//! Talking to a running `ghmesh serve` from the command line (`ghmesh stats`, `ghmesh api`): where
+//! it answers, and an HTTP client fit to reach it.
+
+use anyhow::Context;
+use clap::Args;
+use std::time::Duration;
+
+/// Longest wait for a connection; a local proxy accepts at once, so longer only hides a hung one.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the running `ghmesh serve` answers.
+#[derive(Debug, Args)]
+pub struct ServeUrl {
+    /// Base URL of the running `ghmesh serve`.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8080",
+        env = "GHMESH_URL",
+        value_name = "URL"
+    )]
+    pub url: String,
+}
+
+impl ServeUrl {
+    /// The URL, checked to be http(s).
+    pub fn parse(&self) -> anyhow::Result<url::Url> {
+        let parsed =
+            url::Url::parse(&self.url).with_context(|| format!("invalid --url `{}`", self.url))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            anyhow::bail!("invalid --url `{}`: expected http(s)://host:port", self.url);
+        }
+        Ok(parsed)
+    }
+}
+
+/// A client for the proxy, giving up after `timeout` per request.
+pub fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    // rustls needs a process-wide crypto provider for an https URL; installing twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // No environment proxy: gh users set HTTP_PROXY to ghmesh itself, which would refuse these
+    // requests as ones for a foreign host.
+    Ok(reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        .timeout(timeout)
+        .build()?)
+}
