@@ -5,6 +5,7 @@ mod api_cmd;
 mod cache_cmd;
 mod config_cmd;
 mod policy_cmd;
+mod serve_client;
 mod serve_cmd;
 mod stats_cmd;
 
