@@ -6,6 +6,7 @@
 use super::World;
 use super::error::PolicyError;
 use super::source::ComponentBytes;
+use crate::private_fs::write_private_atomic;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -54,7 +55,7 @@ impl Compiler {
                 world,
                 reason: format!("{e:#}"),
             })?;
-        if let Err(e) = store_artifact(dir, &artifact, &serialized) {
+        if let Err(e) = store_artifact(&artifact, &serialized) {
             tracing::warn!(path = %artifact.display(), "cannot write compiled component cache: {e:#}");
         }
         // SAFETY: `serialized` was produced by this engine a moment ago.
@@ -107,21 +108,6 @@ impl Compiler {
 }
 
 /// Writes `digest || artifact` atomically: a reader sees the old file, the new one, or none.
-fn store_artifact(dir: &Path, path: &Path, serialized: &[u8]) -> std::io::Result<()> {
-    create_private_dir(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, &Sha256::digest(serialized))?;
-    std::io::Write::write_all(&mut tmp, serialized)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
-/// Creates `dir` (and parents) readable only by the user.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+fn store_artifact(path: &Path, serialized: &[u8]) -> std::io::Result<()> {
+    write_private_atomic(path, &[&Sha256::digest(serialized), serialized])
 }

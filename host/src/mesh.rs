@@ -1,0 +1,230 @@
+//! The fleet mesh: a private libp2p swarm in which runners share API-cache entries.
+//!
+//! One task ([`node`]) owns the `Swarm`; the cloneable [`Mesh`] client talks to it over channels
+//! and the proxy receives what peers ask and announce as [`MeshEvent`]s (the shape of
+//! rust-libp2p's file-sharing example). This module is the only importer of libp2p and knows
+//! nothing of HTTP; the proxy decides what to announce and what to accept.
+//!
+//! - [`swarm`]: TCP + pnet (fleet key) + noise + yamux; gossipsub, request-response, identify,
+//!   ping, mDNS, block list.
+//! - [`wire`]: messages, sealing (AES-256-GCM via [`crate::crypto`]), versions, size bounds,
+//!   verification of bodies against their CIDs.
+//! - [`codec`]: bounded frames of `/github-cache/fetch/1.0.0`.
+//! - [`peers`]: the peer book (addresses, RTT, faults, bans) and the known-peers file.
+//! - [`identity`]: the persisted node key.
+
+mod codec;
+mod identity;
+mod node;
+mod peers;
+mod swarm;
+pub mod wire;
+
+pub use peers::PeerInfo;
+pub use wire::WireEntry;
+
+use crate::crypto::FleetKeys;
+use bytes::Bytes;
+use libp2p::{Multiaddr, PeerId};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// How a node joins the fleet.
+#[derive(Debug, Clone)]
+pub struct MeshSettings {
+    /// Keys derived from the fleet secret.
+    pub keys: FleetKeys,
+    /// Where the node key and known peers live (0700).
+    pub state_dir: PathBuf,
+    /// Addresses to listen on, e.g. `/ip4/0.0.0.0/tcp/4001`.
+    pub listen: Vec<Multiaddr>,
+    /// Peers dialled at start and redialled while unreachable.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Multicast DNS discovery on the LAN.
+    pub mdns: bool,
+    /// How long a lookup waits for peers before the caller goes upstream.
+    pub fetch_timeout: Duration,
+    /// Time allowed to set up a connection.
+    pub connection_timeout: Duration,
+    /// Largest body accepted from a peer.
+    pub max_body_bytes: usize,
+    /// Most peers kept connected.
+    pub max_peers: usize,
+}
+
+/// What peers ask of, and tell, this node. The proxy handles them with its store.
+#[derive(Debug)]
+pub enum MeshEvent {
+    /// A peer asks for a fresh, shareable entry under `key`.
+    Lookup {
+        /// Request key.
+        key: String,
+        /// Where to answer; `None` when nothing fresh and shareable is held.
+        reply: oneshot::Sender<Option<(WireEntry, Bytes)>>,
+    },
+    /// A peer asks for a body by CID.
+    Body {
+        /// CID text.
+        cid: String,
+        /// Where to answer.
+        reply: oneshot::Sender<Option<Bytes>>,
+    },
+    /// A peer announced an entry; the body (when inline) already matched the entry's CID.
+    Entry {
+        /// The entry.
+        entry: WireEntry,
+        /// The body, when it travelled inline.
+        body: Option<Bytes>,
+        /// Who published it.
+        from: PeerId,
+    },
+    /// A peer's write changed these paths.
+    Invalidate {
+        /// `(path, include_descendants)`.
+        paths: Vec<(String, bool)>,
+        /// Who published it.
+        from: PeerId,
+    },
+}
+
+/// An entry a peer served, verified against its CID and fresh by this node's clock.
+#[derive(Debug, Clone)]
+pub struct PeerEntry {
+    /// The entry.
+    pub entry: WireEntry,
+    /// Its body.
+    pub body: Bytes,
+    /// The peer that served it.
+    pub peer: PeerId,
+}
+
+/// The node as `ghmesh peers` and the stats show it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MeshStatus {
+    /// This node's peer id.
+    pub peer_id: String,
+    /// Addresses it listens on (with `/p2p/<id>`, ready to give to another node as bootstrap).
+    pub listen_addrs: Vec<String>,
+    /// Peers with an open connection.
+    pub connected_peers: usize,
+    /// Every peer met.
+    pub peers: Vec<PeerInfo>,
+    /// Announcements published.
+    pub announcements_sent: u64,
+    /// Announcements accepted.
+    pub announcements_received: u64,
+    /// Messages dropped as invalid (bad seal, bad CID, replayed, oversized, undecodable).
+    pub messages_rejected: u64,
+    /// Messages of an unknown wire version (ignored).
+    pub unknown_versions: u64,
+}
+
+/// Requests from clients to the network task.
+enum Command {
+    Lookup {
+        key: String,
+        reply: oneshot::Sender<Option<PeerEntry>>,
+    },
+    Publish(wire::Announcement),
+    Respond {
+        channel: libp2p::request_response::ResponseChannel<Vec<u8>>,
+        response: wire::Response,
+        peer: PeerId,
+    },
+    Status(oneshot::Sender<MeshStatus>),
+}
+
+/// A handle on the running node. Clones share it; the node stops when the last one drops.
+#[derive(Clone, Debug)]
+pub struct Mesh {
+    commands: mpsc::Sender<Command>,
+    peer_id: PeerId,
+    fetch_timeout: Duration,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Lookup { .. } => "Lookup",
+            Command::Publish(_) => "Publish",
+            Command::Respond { .. } => "Respond",
+            Command::Status(_) => "Status",
+        })
+    }
+}
+
+/// Depth of the command and event queues. A full command queue drops announcements (logged):
+/// the cache stays correct, peers only miss a hint.
+const QUEUE: usize = 1024;
+
+impl Mesh {
+    /// Starts the node: loads its identity, listens, dials bootstrap and known peers, and
+    /// spawns the network task. Returns once every listener is bound.
+    pub async fn start(
+        settings: MeshSettings,
+    ) -> anyhow::Result<(Mesh, mpsc::Receiver<MeshEvent>)> {
+        let fetch_timeout = settings.fetch_timeout;
+        let (commands, command_rx) = mpsc::channel(QUEUE);
+        let (events, event_rx) = mpsc::channel(QUEUE);
+        let peer_id = node::start(settings, commands.clone(), command_rx, events).await?;
+        Ok((
+            Mesh {
+                commands,
+                peer_id,
+                fetch_timeout,
+            },
+            event_rx,
+        ))
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Asks every connected peer for a fresh entry under `key`; the first verified answer wins.
+    /// `None` when no peer has one within the fetch timeout.
+    pub async fn lookup(&self, key: &str) -> Option<PeerEntry> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Lookup {
+            key: key.to_string(),
+            reply,
+        };
+        self.commands.send(command).await.ok()?;
+        tokio::time::timeout(self.fetch_timeout, answer)
+            .await
+            .ok()?
+            .ok()?
+    }
+
+    /// Announces a new or refreshed entry to the fleet (body inline when small).
+    pub fn announce_entry(&self, entry: WireEntry, body: &Bytes) {
+        let body = (body.len() <= wire::MAX_INLINE_BODY).then(|| body.to_vec());
+        self.publish(wire::Announcement::Entry { entry, body });
+    }
+
+    /// Tells the fleet a write changed these paths.
+    pub fn announce_invalidation(&self, paths: Vec<(String, bool)>) {
+        self.publish(wire::Announcement::Invalidate { paths });
+    }
+
+    fn publish(&self, announcement: wire::Announcement) {
+        if let Err(e) = self.commands.try_send(Command::Publish(announcement)) {
+            tracing::warn!("mesh announcement dropped: {e}");
+        }
+    }
+
+    /// The node's current status.
+    pub async fn status(&self) -> MeshStatus {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send(Command::Status(reply)).await.is_err() {
+            return MeshStatus::default();
+        }
+        answer.await.unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests;

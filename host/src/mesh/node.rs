@@ -1,0 +1,529 @@
+//! The network task: owns the swarm, carries out [`Command`]s, turns what peers send into
+//! [`MeshEvent`]s after checking it, and charges faults to the peers that sent garbage.
+
+use super::peers::{KnownPeersFile, PeerBook};
+use super::swarm::{self, Behaviour, BehaviourEvent, StackSettings, TOPIC};
+use super::wire::{Announcement, Fault, Request, Response, Sealer};
+use super::{Command, MeshEvent, MeshSettings, MeshStatus, PeerEntry, identity};
+use crate::private_fs::create_private_dir;
+use bytes::Bytes;
+use libp2p::futures::StreamExt;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, mdns, ping};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+
+/// How often unreachable bootstrap peers are redialled and the known-peers file is written.
+const TICK: Duration = Duration::from_secs(3);
+
+/// A lookup waiting for peers' answers.
+struct PendingLookup {
+    waiters: Vec<oneshot::Sender<Option<PeerEntry>>>,
+    outstanding: HashSet<OutboundRequestId>,
+}
+
+/// The network task's state.
+struct Node {
+    swarm: Swarm<Behaviour>,
+    sealer: Sealer,
+    topic: gossipsub::IdentTopic,
+    /// For tasks that answer inbound requests; weak, so dropping every [`super::Mesh`] stops
+    /// the node.
+    commands: mpsc::WeakSender<Command>,
+    events: mpsc::Sender<MeshEvent>,
+    book: PeerBook,
+    known: KnownPeersFile,
+    bootstrap: Vec<Multiaddr>,
+    max_body: usize,
+    max_peers: usize,
+    lookups: HashMap<String, PendingLookup>,
+    requests: HashMap<OutboundRequestId, String>,
+    status: MeshStatus,
+}
+
+/// Builds the swarm, binds every listener and spawns the task. Returns the node's peer id.
+pub(super) async fn start(
+    settings: MeshSettings,
+    commands: mpsc::Sender<Command>,
+    command_rx: mpsc::Receiver<Command>,
+    events: mpsc::Sender<MeshEvent>,
+) -> anyhow::Result<PeerId> {
+    create_private_dir(&settings.state_dir)?;
+    let keypair = identity::load_or_create(&settings.state_dir)?;
+    let peer_id = keypair.public().to_peer_id();
+    let mut swarm = swarm::build(
+        keypair,
+        &StackSettings {
+            network_key: settings.keys.network_key(),
+            mdns: settings.mdns,
+            request_timeout: settings.fetch_timeout.max(Duration::from_millis(100)),
+            connection_timeout: settings.connection_timeout,
+            max_response_bytes: settings.max_body_bytes + 64 * 1024,
+        },
+    )?;
+    let topic = gossipsub::IdentTopic::new(TOPIC);
+    swarm.behaviour_mut().gossipsub.subscribe(&topic)?;
+    let mut listen_addrs = Vec::new();
+    for addr in &settings.listen {
+        swarm.listen_on(addr.clone())?;
+    }
+    // Wait until each listener reports an address, so callers can print dialable addresses.
+    let bind = async {
+        while listen_addrs.len() < settings.listen.len() {
+            match swarm.select_next_some().await {
+                SwarmEvent::NewListenAddr { address, .. } => listen_addrs.push(address),
+                SwarmEvent::ListenerError { error, .. } => return Err(anyhow::anyhow!(error)),
+                SwarmEvent::ListenerClosed { reason: Err(e), .. } => {
+                    return Err(anyhow::anyhow!(e));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(10), bind)
+        .await
+        .map_err(|_| anyhow::anyhow!("mesh listeners did not bind within 10 s"))??;
+    let known = KnownPeersFile::in_dir(&settings.state_dir);
+    let mut node = Node {
+        status: MeshStatus {
+            peer_id: peer_id.to_base58(),
+            listen_addrs: listen_addrs
+                .iter()
+                .map(|a| format!("{a}/p2p/{peer_id}"))
+                .collect(),
+            ..MeshStatus::default()
+        },
+        swarm,
+        sealer: Sealer::new(settings.keys.clone()),
+        topic,
+        commands: commands.downgrade(),
+        events,
+        book: PeerBook::default(),
+        known,
+        bootstrap: settings.bootstrap.clone(),
+        max_body: settings.max_body_bytes,
+        max_peers: settings.max_peers.max(1),
+        lookups: HashMap::new(),
+        requests: HashMap::new(),
+    };
+    for (peer, addr) in node.known.read() {
+        if peer != peer_id {
+            node.book.add_addresses(peer, [addr.clone()]);
+            node.dial(addr);
+        }
+    }
+    for addr in node.bootstrap.clone() {
+        node.dial(addr);
+    }
+    tokio::spawn(node.run(command_rx));
+    Ok(peer_id)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Node {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.command(command),
+                    None => break,
+                },
+                event = self.swarm.select_next_some() => self.swarm_event(event),
+                _ = tick.tick() => self.tick(),
+            }
+        }
+        if let Err(e) = self.book.persist(&self.known) {
+            tracing::warn!("writing known peers failed: {e}");
+        }
+        tracing::debug!("mesh node stopped");
+    }
+
+    fn dial(&mut self, addr: Multiaddr) {
+        if let Err(e) = self.swarm.dial(addr.clone()) {
+            tracing::debug!(%addr, "dial failed: {e}");
+        }
+    }
+
+    /// Redials bootstrap peers that are not connected and saves the known peers.
+    fn tick(&mut self) {
+        let connected: HashSet<PeerId> = self.book.connected().into_iter().collect();
+        for addr in self.bootstrap.clone() {
+            let peer = addr.iter().find_map(|p| match p {
+                libp2p::multiaddr::Protocol::P2p(peer) => Some(peer),
+                _ => None,
+            });
+            let reached = match peer {
+                Some(peer) => connected.contains(&peer) || self.book.is_banned(&peer),
+                None => !connected.is_empty(),
+            };
+            if !reached {
+                self.dial(addr);
+            }
+        }
+        if let Err(e) = self.book.persist(&self.known) {
+            tracing::warn!("writing known peers failed: {e}");
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Lookup { key, reply } => self.lookup(key, reply),
+            Command::Publish(announcement) => self.publish(announcement),
+            Command::Respond {
+                channel,
+                response,
+                peer,
+            } => {
+                if matches!(response, Response::Entry { .. } | Response::Body(_)) {
+                    self.book.served_by_us(peer);
+                }
+                let frame = self.sealer.seal_response(&response);
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .fetch
+                    .send_response(channel, frame)
+                    .is_err()
+                {
+                    tracing::debug!(%peer, "peer gone before its answer was sent");
+                }
+            }
+            Command::Status(reply) => {
+                let mut status = self.status.clone();
+                status.peers = self.book.snapshot();
+                status.connected_peers = self.book.connected().len();
+                let _ = reply.send(status);
+            }
+        }
+    }
+
+    fn publish(&mut self, announcement: Announcement) {
+        let frame = self.sealer.seal_announcement(announcement, now_ms());
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), frame)
+        {
+            Ok(_) => self.status.announcements_sent += 1,
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+            Err(e) => tracing::debug!("announcement not published: {e}"),
+        }
+    }
+
+    fn lookup(&mut self, key: String, reply: oneshot::Sender<Option<PeerEntry>>) {
+        if let Some(pending) = self.lookups.get_mut(&key) {
+            pending.waiters.push(reply);
+            return;
+        }
+        let peers = self.book.connected();
+        if peers.is_empty() {
+            let _ = reply.send(None);
+            return;
+        }
+        let frame = self
+            .sealer
+            .seal_request(&Request::Lookup { key: key.clone() });
+        let mut outstanding = HashSet::new();
+        for peer in peers {
+            let id = self
+                .swarm
+                .behaviour_mut()
+                .fetch
+                .send_request(&peer, frame.clone());
+            outstanding.insert(id);
+            self.requests.insert(id, key.clone());
+        }
+        self.lookups.insert(
+            key,
+            PendingLookup {
+                waiters: vec![reply],
+                outstanding,
+            },
+        );
+    }
+
+    /// One peer's answer (or failure) to a lookup. `found` resolves every waiter; the last
+    /// non-answer resolves them with `None`.
+    fn lookup_answered(&mut self, id: OutboundRequestId, found: Option<PeerEntry>) {
+        let Some(key) = self.requests.remove(&id) else {
+            return;
+        };
+        let Some(pending) = self.lookups.get_mut(&key) else {
+            return;
+        };
+        pending.outstanding.remove(&id);
+        if found.is_none() && !pending.outstanding.is_empty() {
+            return;
+        }
+        if let Some(pending) = self.lookups.remove(&key) {
+            for id in &pending.outstanding {
+                self.requests.remove(id);
+            }
+            for waiter in pending.waiters {
+                let _ = waiter.send(found.clone());
+            }
+        }
+    }
+
+    fn fault(&mut self, peer: PeerId, fault: &Fault) {
+        if !fault.penalised() {
+            self.status.unknown_versions += 1;
+            tracing::info!(%peer, "ignored a message: {fault}");
+            return;
+        }
+        self.status.messages_rejected += 1;
+        tracing::warn!(%peer, "rejected a message: {fault}");
+        if self.book.fault(peer) {
+            tracing::warn!(%peer, "peer banned after repeated faults");
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+            self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
+        }
+    }
+
+    fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established.get() == 1 && self.book.connected().len() >= self.max_peers {
+                    tracing::info!(peer = %peer_id, "peer limit reached; disconnecting");
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                tracing::info!(peer = %peer_id, "peer connected");
+                self.book.set_connected(peer_id, true);
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                tracing::info!(peer = %peer_id, "peer disconnected");
+                self.book.set_connected(peer_id, false);
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let shown = format!("{address}/p2p/{}", self.status.peer_id);
+                if !self.status.listen_addrs.contains(&shown) {
+                    self.status.listen_addrs.push(shown);
+                }
+            }
+            SwarmEvent::Behaviour(event) => self.behaviour_event(event),
+            _ => {}
+        }
+    }
+
+    fn behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => self.announcement(propagation_source, &message_id, message),
+            BehaviourEvent::Fetch(event) => self.fetch_event(event),
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                self.book.add_addresses(peer_id, info.listen_addrs);
+            }
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            }) => self.book.set_rtt(peer, rtt),
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    if !self.swarm.is_connected(&peer) && !self.book.is_banned(&peer) {
+                        tracing::info!(%peer, %addr, "discovered by mDNS");
+                        self.book.add_addresses(peer, [addr.clone()]);
+                        self.dial(addr.with_p2p(peer).unwrap_or_else(|a| a));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Checks an announcement before gossipsub forwards it or the proxy sees it.
+    fn announcement(
+        &mut self,
+        via: PeerId,
+        id: &gossipsub::MessageId,
+        message: gossipsub::Message,
+    ) {
+        let author = message.source.unwrap_or(via);
+        let verdict = self
+            .sealer
+            .open_announcement(&message.data, now_ms())
+            .and_then(|envelope| match envelope.announcement {
+                Announcement::Entry { entry, body } => {
+                    if let Some(body) = &body {
+                        entry.verify(body)?;
+                    } else if entry.share == crate::store::Share::Token {
+                        return Err(Fault::TokenScoped);
+                    }
+                    Ok(MeshEvent::Entry {
+                        entry,
+                        body: body.map(Bytes::from),
+                        from: author,
+                    })
+                }
+                Announcement::Invalidate { paths } => Ok(MeshEvent::Invalidate {
+                    paths,
+                    from: author,
+                }),
+            });
+        let acceptance = match verdict {
+            Ok(event) => {
+                self.status.announcements_received += 1;
+                self.book.announced(author);
+                if let Err(e) = self.events.try_send(event) {
+                    tracing::warn!("announcement not handled: {e}");
+                }
+                gossipsub::MessageAcceptance::Accept
+            }
+            Err(fault) => {
+                self.fault(author, &fault);
+                if fault.penalised() {
+                    gossipsub::MessageAcceptance::Reject
+                } else {
+                    gossipsub::MessageAcceptance::Ignore
+                }
+            }
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(id, &via, acceptance);
+    }
+
+    fn fetch_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => self.inbound_request(peer, &request, channel),
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    let found = self.check_answer(peer, request_id, &response);
+                    self.lookup_answered(request_id, found);
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                tracing::debug!(%peer, "lookup failed: {error}");
+                self.lookup_answered(request_id, None);
+            }
+            _ => {}
+        }
+    }
+
+    /// Opens and verifies a peer's answer to a lookup; faults are charged to that peer.
+    fn check_answer(
+        &mut self,
+        peer: PeerId,
+        id: OutboundRequestId,
+        frame: &[u8],
+    ) -> Option<PeerEntry> {
+        let asked = self.requests.get(&id)?.clone();
+        let limit = self.max_body + 64 * 1024;
+        let checked = self
+            .sealer
+            .open_response(frame, limit)
+            .and_then(|response| match response {
+                Response::Entry { entry, body } => {
+                    if entry.key != asked {
+                        return Err(Fault::Mismatched);
+                    }
+                    entry.verify(&body)?;
+                    Ok(Some((entry, body)))
+                }
+                Response::NotFound => Ok(None),
+                Response::Body(_) => Err(Fault::Mismatched),
+            });
+        match checked {
+            Ok(Some((entry, body))) if entry.is_fresh(now_ms() / 1000) => {
+                self.book.served_to_us(peer);
+                Some(PeerEntry {
+                    entry,
+                    body: Bytes::from(body),
+                    peer,
+                })
+            }
+            Ok(_) => None,
+            Err(fault) => {
+                self.fault(peer, &fault);
+                None
+            }
+        }
+    }
+
+    /// Hands a peer's request to the proxy and answers when it has.
+    fn inbound_request(&mut self, peer: PeerId, frame: &[u8], channel: ResponseChannel<Vec<u8>>) {
+        let request = match self.sealer.open_request(frame) {
+            Ok(request) => request,
+            Err(fault) => {
+                self.fault(peer, &fault);
+                return; // dropping the channel closes the stream: the peer sees a failure
+            }
+        };
+        let Some(commands) = self.commands.upgrade() else {
+            return;
+        };
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let response = answer(&events, request).await;
+            let _ = commands
+                .send(Command::Respond {
+                    channel,
+                    response,
+                    peer,
+                })
+                .await;
+        });
+    }
+}
+
+/// Asks the proxy for what a peer requested.
+async fn answer(events: &mpsc::Sender<MeshEvent>, request: Request) -> Response {
+    match request {
+        Request::Lookup { key } => {
+            let (reply, answer) = oneshot::channel();
+            if events.send(MeshEvent::Lookup { key, reply }).await.is_err() {
+                return Response::NotFound;
+            }
+            match answer.await {
+                Ok(Some((entry, body))) => Response::Entry {
+                    entry,
+                    body: body.to_vec(),
+                },
+                _ => Response::NotFound,
+            }
+        }
+        Request::Body { cid } => {
+            let (reply, answer) = oneshot::channel();
+            if events.send(MeshEvent::Body { cid, reply }).await.is_err() {
+                return Response::NotFound;
+            }
+            match answer.await {
+                Ok(Some(body)) => Response::Body(body.to_vec()),
+                _ => Response::NotFound,
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The libp2p stack: TCP, then the private-network handshake (pnet, keyed from the fleet secret:
+//! a node without it cannot complete a connection), then noise and yamux; and the behaviours
+//! the mesh runs on it.
+
+use super::codec::{FETCH_PROTOCOL, FrameCodec};
+use super::wire::{MAX_GOSSIP_BYTES, MAX_REQUEST_BYTES};
+use libp2p::core::transport::upgrade::Version;
+use libp2p::pnet::{PnetConfig, PreSharedKey};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{
+    Swarm, SwarmBuilder, Transport, allow_block_list, gossipsub, identify, identity, mdns, noise,
+    ping, request_response, tcp, yamux,
+};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// The gossip topic of announcements.
+pub const TOPIC: &str = "github-cache/1.0.0";
+/// Identify's protocol version: peers of another fleet protocol are told apart by it.
+const IDENTIFY_PROTOCOL: &str = "/ghmesh/1.0.0";
+
+/// Everything the mesh speaks.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Peers banned for repeated faults.
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    /// Announcements and invalidations.
+    pub gossipsub: gossipsub::Behaviour,
+    /// `/github-cache/fetch/1.0.0`.
+    pub fetch: request_response::Behaviour<FrameCodec>,
+    /// Listen addresses and protocols of peers.
+    pub identify: identify::Behaviour,
+    /// Round-trip times.
+    pub ping: ping::Behaviour,
+    /// LAN discovery, when enabled.
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+/// Tunables of the stack.
+#[derive(Debug, Clone)]
+pub struct StackSettings {
+    /// The private-network key derived from the fleet secret.
+    pub network_key: [u8; 32],
+    /// Multicast DNS on the LAN.
+    pub mdns: bool,
+    /// Time allowed to answer a fetch request.
+    pub request_timeout: Duration,
+    /// Time allowed to set up a connection.
+    pub connection_timeout: Duration,
+    /// Largest fetch response accepted.
+    pub max_response_bytes: usize,
+}
+
+/// Builds the swarm for `keypair`.
+pub fn build(
+    keypair: identity::Keypair,
+    settings: &StackSettings,
+) -> anyhow::Result<Swarm<Behaviour>> {
+    let psk = PreSharedKey::new(settings.network_key);
+    let connection_timeout = settings.connection_timeout;
+    let swarm = SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_other_transport(
+            |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                let noise = noise::Config::new(key)?;
+                Ok(
+                    tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                        .and_then(move |socket, _| PnetConfig::new(psk).handshake(socket))
+                        .upgrade(Version::V1Lazy)
+                        .authenticate(noise)
+                        .multiplex(yamux::Config::default())
+                        .timeout(connection_timeout),
+                )
+            },
+        )?
+        .with_behaviour(|key| behaviour(key, settings))?
+        // Idle connections are kept: a fleet is small and peers are needed again within seconds.
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(24 * 3600)))
+        .build();
+    Ok(swarm)
+}
+
+fn behaviour(
+    key: &identity::Keypair,
+    settings: &StackSettings,
+) -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+    let peer_id = key.public().to_peer_id();
+    let gossipsub = gossipsub::Behaviour::new(
+        gossipsub::MessageAuthenticity::Signed(key.clone()),
+        gossip_config()?,
+    )?;
+    let fetch = request_response::Behaviour::with_codec(
+        FrameCodec::new(MAX_REQUEST_BYTES, settings.max_response_bytes),
+        [(FETCH_PROTOCOL, request_response::ProtocolSupport::Full)],
+        request_response::Config::default().with_request_timeout(settings.request_timeout),
+    );
+    let identify = identify::Behaviour::new(
+        identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
+            .with_push_listen_addr_updates(true),
+    );
+    let mdns = if settings.mdns {
+        Some(mdns::tokio::Behaviour::new(
+            mdns::Config::default(),
+            peer_id,
+        )?)
+    } else {
+        None
+    };
+    Ok(Behaviour {
+        blocked: allow_block_list::Behaviour::default(),
+        gossipsub,
+        fetch,
+        identify,
+        ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(5))),
+        mdns: mdns.into(),
+    })
+}
+
+/// Gossipsub tuned for fleets of a handful to a few dozen runners: a fast heartbeat so a new peer
+/// joins the mesh within a second, flood publishing so an announcement reaches every connected
+/// peer directly even before the mesh forms, messages validated by the mesh before they are
+/// forwarded, and ids by content so the same bytes are delivered once.
+fn gossip_config() -> Result<gossipsub::Config, gossipsub::ConfigBuilderError> {
+    gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(Duration::from_millis(500))
+        .mesh_n_low(2)
+        .mesh_n(4)
+        .mesh_n_high(8)
+        .mesh_outbound_min(1)
+        .flood_publish(true)
+        .max_transmit_size(MAX_GOSSIP_BYTES + 1024)
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validate_messages()
+        .duplicate_cache_time(Duration::from_secs(300))
+        .message_id_fn(|message| {
+            gossipsub::MessageId::from(hex::encode(&Sha256::digest(&message.data)[..20]))
+        })
+        .build()
+}

@@ -1,0 +1,160 @@
+//! Nodes in one process on loopback: the swarm, the fetch protocol and gossip end to end.
+//! (Separate-process meshes are exercised by the system tests.)
+
+use super::wire::tests::entry_for;
+use super::*;
+use crate::crypto::MIN_ITERATIONS;
+use std::time::Instant;
+
+const FLEET: &[u8] = b"the fleet secret of these tests";
+
+struct TestNode {
+    mesh: Mesh,
+    events: mpsc::Receiver<MeshEvent>,
+    _dir: tempfile::TempDir,
+}
+
+async fn node(secret: &[u8], bootstrap: Vec<Multiaddr>) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = MeshSettings {
+        keys: FleetKeys::derive(secret, MIN_ITERATIONS).unwrap(),
+        state_dir: dir.path().join("mesh"),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap,
+        mdns: false,
+        fetch_timeout: Duration::from_secs(3),
+        connection_timeout: Duration::from_secs(5),
+        max_body_bytes: 1 << 20,
+        max_peers: 16,
+    };
+    let (mesh, events) = Mesh::start(settings).await.unwrap();
+    TestNode {
+        mesh,
+        events,
+        _dir: dir,
+    }
+}
+
+async fn address(node: &TestNode) -> Multiaddr {
+    node.mesh.status().await.listen_addrs[0].parse().unwrap()
+}
+
+/// Waits until `node` has `n` connected peers, or panics after 10 s.
+async fn connected(node: &TestNode, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while node.mesh.status().await.connected_peers < n {
+        assert!(Instant::now() < deadline, "peers did not connect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Answers every lookup with `entry`/`body` (which may not match: a lying peer).
+fn answer_lookups(mut events: mpsc::Receiver<MeshEvent>, entry: WireEntry, body: Bytes) {
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let MeshEvent::Lookup { reply, .. } = event {
+                let _ = reply.send(Some((entry.clone(), body.clone())));
+            }
+        }
+    });
+}
+
+fn fresh_entry(body: &[u8]) -> WireEntry {
+    WireEntry {
+        fetched_at: crate::clock::unix_now(),
+        ..entry_for(body)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_answers_a_lookup_with_a_verified_fresh_entry() {
+    let a = node(FLEET, vec![]).await;
+    let b = node(FLEET, vec![address(&a).await]).await;
+    connected(&b, 1).await;
+    let body = Bytes::from_static(br#"{"full_name":"o/r"}"#);
+    let entry = fresh_entry(&body);
+    answer_lookups(a.events, entry.clone(), body.clone());
+    let found = b.mesh.lookup(&entry.key).await.expect("peer hit");
+    assert_eq!(found.body, body);
+    assert_eq!(found.entry, entry);
+    assert_eq!(found.peer, a.mesh.peer_id());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_does_not_match_its_cid_is_refused_and_the_liar_banned() {
+    let a = node(FLEET, vec![]).await;
+    let b = node(FLEET, vec![address(&a).await]).await;
+    connected(&b, 1).await;
+    let entry = fresh_entry(b"the real body");
+    answer_lookups(
+        a.events,
+        entry.clone(),
+        Bytes::from_static(b"a forged body"),
+    );
+    for _ in 0..peers::MAX_FAULTS {
+        assert!(b.mesh.lookup(&entry.key).await.is_none());
+    }
+    let status = b.mesh.status().await;
+    let liar = &status.peers[0];
+    assert_eq!(liar.faults, peers::MAX_FAULTS);
+    assert!(liar.banned);
+    assert_eq!(status.messages_rejected, u64::from(peers::MAX_FAULTS));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcements_and_invalidations_reach_peers() {
+    let a = node(FLEET, vec![]).await;
+    let mut b = node(FLEET, vec![address(&a).await]).await;
+    connected(&b, 1).await;
+    let body = Bytes::from_static(b"[1,2,3]");
+    let entry = fresh_entry(&body);
+    // Gossip needs the peers' subscriptions exchanged first: repeat until one arrives.
+    let received = loop {
+        a.mesh.announce_entry(entry.clone(), &body);
+        match tokio::time::timeout(Duration::from_millis(300), b.events.recv()).await {
+            Ok(Some(event)) => break event,
+            Ok(None) => panic!("event stream ended"),
+            Err(_) => continue,
+        }
+    };
+    let MeshEvent::Entry {
+        entry: got,
+        body: Some(got_body),
+        from,
+    } = received
+    else {
+        panic!("expected an entry announcement, got {received:?}");
+    };
+    assert_eq!((got, got_body, from), (entry, body, a.mesh.peer_id()));
+    a.mesh
+        .announce_invalidation(vec![("/repos/o/r".into(), true)]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let event = tokio::time::timeout_at(deadline.into(), b.events.recv())
+            .await
+            .expect("invalidation arrives")
+            .unwrap();
+        if let MeshEvent::Invalidate { paths, .. } = event {
+            assert_eq!(paths, vec![("/repos/o/r".to_string(), true)]);
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_another_secret_never_connects() {
+    let a = node(FLEET, vec![]).await;
+    let outsider = node(b"a different fleet's secret!!", vec![address(&a).await]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(outsider.mesh.status().await.connected_peers, 0);
+    assert_eq!(a.mesh.status().await.connected_peers, 0);
+    assert!(outsider.mesh.lookup("GET /repos/o/r").await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_without_peers_answers_at_once() {
+    let alone = node(FLEET, vec![]).await;
+    let started = Instant::now();
+    assert!(alone.mesh.lookup("GET /x").await.is_none());
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
