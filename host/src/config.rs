@@ -77,6 +77,9 @@ pub struct P2pConfig {
 pub struct NetworkConfig {
     /// Multiaddrs dialled at start (seed env `CACHE_BOOTSTRAP_PEERS`).
     pub bootstrap_peers: Vec<String>,
+    /// Multiaddrs the mesh listens on (`network.listen.addresses`, env `GHMESH_P2P_LISTEN`);
+    /// empty means `/ip4/0.0.0.0/tcp/<p2p.listen_port>`.
+    pub listen_addresses: Vec<String>,
     /// Most peers kept connected.
     pub max_peers: u32,
     /// Time allowed to establish a connection, in seconds (`network.connection_timeout`).
@@ -300,6 +303,7 @@ impl Config {
                 peer_discovery: true,
                 network: NetworkConfig {
                     bootstrap_peers: Vec::new(),
+                    listen_addresses: Vec::new(),
                     max_peers: DEFAULT_MAX_PEERS,
                     connection_timeout_secs: DEFAULT_CONNECTION_TIMEOUT_SECS,
                     fetch_timeout_ms: DEFAULT_FETCH_TIMEOUT_MS,

@@ -12,11 +12,13 @@
 //! - [`codec`]: bounded frames of `/github-cache/fetch/1.0.0`.
 //! - [`peers`]: the peer book (addresses, RTT, faults, bans) and the known-peers file.
 //! - [`identity`]: the persisted node key.
+//! - [`setup`]: configuration and the fleet secret to [`MeshSettings`].
 
 mod codec;
 mod identity;
 mod node;
 mod peers;
+pub mod setup;
 mod swarm;
 pub mod wire;
 
@@ -74,7 +76,7 @@ pub enum MeshEvent {
     /// A peer announced an entry; the body (when inline) already matched the entry's CID.
     Entry {
         /// The entry.
-        entry: WireEntry,
+        entry: Box<WireEntry>,
         /// The body, when it travelled inline.
         body: Option<Bytes>,
         /// Who published it.
@@ -127,6 +129,11 @@ enum Command {
         key: String,
         reply: oneshot::Sender<Option<PeerEntry>>,
     },
+    FetchBody {
+        peer: PeerId,
+        entry: Box<WireEntry>,
+        reply: oneshot::Sender<Option<Bytes>>,
+    },
     Publish(wire::Announcement),
     Respond {
         channel: libp2p::request_response::ResponseChannel<Vec<u8>>,
@@ -148,6 +155,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Command::Lookup { .. } => "Lookup",
+            Command::FetchBody { .. } => "FetchBody",
             Command::Publish(_) => "Publish",
             Command::Respond { .. } => "Respond",
             Command::Status(_) => "Status",
@@ -199,10 +207,29 @@ impl Mesh {
             .ok()?
     }
 
+    /// Fetches the body of an entry `peer` announced, by CID; `None` unless it arrives within
+    /// the fetch timeout and matches the entry's CID.
+    pub async fn fetch_body(&self, peer: PeerId, entry: &WireEntry) -> Option<Bytes> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::FetchBody {
+            peer,
+            entry: Box::new(entry.clone()),
+            reply,
+        };
+        self.commands.send(command).await.ok()?;
+        tokio::time::timeout(self.fetch_timeout, answer)
+            .await
+            .ok()?
+            .ok()?
+    }
+
     /// Announces a new or refreshed entry to the fleet (body inline when small).
     pub fn announce_entry(&self, entry: WireEntry, body: &Bytes) {
         let body = (body.len() <= wire::MAX_INLINE_BODY).then(|| body.to_vec());
-        self.publish(wire::Announcement::Entry { entry, body });
+        self.publish(wire::Announcement::Entry {
+            entry: Box::new(entry),
+            body,
+        });
     }
 
     /// Tells the fleet a write changed these paths.

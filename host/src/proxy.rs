@@ -5,6 +5,7 @@
 //! [`crate::store`].
 
 mod coalesce;
+mod fleet;
 mod frontend;
 mod handler;
 mod hot;
@@ -17,10 +18,12 @@ mod rewrite;
 mod stats;
 mod upstream;
 
+pub use fleet::serve_peers;
 pub use frontend::FORWARD_HOST;
 pub use outcome::Outcome;
 pub use upstream::{Upstream, UpstreamError, UpstreamResponse};
 
+use crate::mesh::{Mesh, MeshStatus};
 use crate::policy::CachePolicy;
 use crate::policy::cache::OperationTtl;
 use crate::store::{Store, StoreStats};
@@ -59,6 +62,8 @@ pub struct Shared {
     metrics: Metrics,
     operation_ttls: Vec<OperationTtl>,
     default_ttl_secs: u32,
+    /// The fleet mesh, when this node is in one.
+    mesh: Option<Mesh>,
 }
 
 /// What `serve` needs to run.
@@ -73,6 +78,8 @@ pub struct ProxySettings {
     pub operation_ttls: Vec<(String, u32)>,
     /// `cache.default_ttl`.
     pub default_ttl_secs: u32,
+    /// The fleet mesh, when this node joins one.
+    pub mesh: Option<Mesh>,
 }
 
 impl Shared {
@@ -95,6 +102,7 @@ impl Shared {
                 })
                 .collect(),
             default_ttl_secs: settings.default_ttl_secs,
+            mesh: settings.mesh,
         })
     }
 
@@ -102,14 +110,26 @@ impl Shared {
     pub async fn stats_json(&self) -> serde_json::Value {
         let cache_size = self.store_stats().await.map_or(0, |s| s.entries);
         let rate_limits = serde_json::to_value(self.rate_limits.snapshot()).unwrap_or_default();
-        self.metrics.counts().to_json(cache_size, rate_limits)
+        let mesh = self.mesh_status().await;
+        self.metrics
+            .counts()
+            .to_json(cache_size, rate_limits, mesh.as_ref())
+    }
+
+    /// The mesh's status, `None` outside a mesh.
+    pub async fn mesh_status(&self) -> Option<MeshStatus> {
+        match &self.mesh {
+            Some(mesh) => Some(mesh.status().await),
+            None => None,
+        }
     }
 
     /// The Prometheus text exposition served at `/metrics`.
     pub async fn metrics_text(&self) -> String {
         let store = self.store_stats().await;
+        let mesh = self.mesh_status().await;
         self.metrics
-            .encode(store.as_ref(), &self.rate_limits.snapshot())
+            .encode(store.as_ref(), &self.rate_limits.snapshot(), mesh.as_ref())
     }
 
     /// The store's size, read off the async workers (a redb read transaction blocks); `None`
@@ -135,6 +155,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/metrics", get(metrics_endpoint))
         .route("/_ghmesh/stats", get(stats_endpoint))
+        .route("/_ghmesh/peers", get(peers_endpoint))
         .route("/_ghmesh/health", get(|| async { "ok" }))
         .fallback(proxy_endpoint)
         .with_state(shared)
@@ -142,6 +163,17 @@ pub fn router(shared: Arc<Shared>) -> Router {
 
 async fn stats_endpoint(State(shared): State<Arc<Shared>>) -> axum::Json<serde_json::Value> {
     axum::Json(shared.stats_json().await)
+}
+
+/// The mesh status (`ghmesh peers`); 404 when this node is not in a mesh.
+async fn peers_endpoint(State(shared): State<Arc<Shared>>) -> Response<Body> {
+    match shared.mesh_status().await {
+        Some(status) => axum::Json(status).into_response(),
+        None => handler::error_response(
+            StatusCode::NOT_FOUND,
+            "this ghmesh serve is not in a fleet mesh (p2p.enabled is false)",
+        ),
+    }
 }
 
 async fn metrics_endpoint(State(shared): State<Arc<Shared>>) -> impl IntoResponse {

@@ -304,6 +304,16 @@ impl Store {
         })
     }
 
+    /// The body named `cid`, if held and intact (a body failing its CID check is never returned;
+    /// [`Store::get`] of an entry naming it removes it).
+    pub fn body(&self, cid: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let body = self.read(|txn| {
+            let blobs = txn.open_table(BLOBS)?;
+            Ok(blobs.get(cid)?.map(|body| body.value().to_vec()))
+        })?;
+        Ok(body.filter(|body| verify(cid, body)))
+    }
+
     /// Moves `key` to the recent end of the LRU order, if it still holds body `cid`.
     fn touch(&self, key: &str, cid: &str, now: u64) -> Result<(), StoreError> {
         self.write(Durability::None, |ix| {

@@ -2,6 +2,7 @@
 
 use super::policy_cmd::{runtime, source_for};
 use crate::config::Config;
+use crate::mesh::{self, Mesh};
 use crate::policy::World;
 use crate::proxy::{self, Listeners, ProxySettings, Shared, Upstream};
 use crate::store::{Store, StoreLimits};
@@ -52,6 +53,20 @@ pub fn run(args: ServeArgs, config: &Config) -> anyhow::Result<ExitCode> {
         &args.upstream,
         Duration::from_secs(args.upstream_timeout.max(1)),
     )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (mesh, peer_events) = if config.p2p.enabled {
+        let settings = mesh::setup::settings(&config.p2p, &config.cache.dir, |var| {
+            std::env::var(var).ok()
+        })?;
+        let (mesh, events) = runtime
+            .block_on(Mesh::start(settings))
+            .context("starting the fleet mesh")?;
+        (Some(mesh), Some(events))
+    } else {
+        (None, None)
+    };
     let shared = Shared::new(ProxySettings {
         cache_policy: policy,
         store: Arc::new(store),
@@ -63,11 +78,12 @@ pub fn run(args: ServeArgs, config: &Config) -> anyhow::Result<ExitCode> {
             .map(|(k, v)| (k.clone(), *v))
             .collect(),
         default_ttl_secs: config.cache.default_ttl_secs,
+        mesh: mesh.clone(),
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     runtime.block_on(async move {
+        if let Some(events) = peer_events {
+            tokio::spawn(proxy::serve_peers(shared.clone(), events));
+        }
         let tcp = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -81,6 +97,11 @@ pub fn run(args: ServeArgs, config: &Config) -> anyhow::Result<ExitCode> {
             .map(|p| format!(" and unix:{}", p.display()))
             .unwrap_or_default();
         let mut stdout = std::io::stdout();
+        if let Some(mesh) = &mesh {
+            // Where peers reach this node (give one to other runners as a bootstrap peer).
+            let status = mesh.status().await;
+            let _ = writeln!(stdout, "ghmesh mesh {}", status.listen_addrs.join(" "));
+        }
         let _ = writeln!(
             stdout,
             "ghmesh serving http://{address}{unix} -> {}",

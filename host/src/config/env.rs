@@ -19,6 +19,8 @@ const P2P_ENABLED: [&str; 2] = ["ENABLE_P2P_CACHE", "CACHE_ENABLE_P2P"];
 const DEFAULT_TTL: &str = "CACHE_DEFAULT_TTL";
 const LISTEN_PORT: [&str; 2] = ["P2P_LISTEN_PORT", "CACHE_LISTEN_PORT"];
 const BOOTSTRAP_PEERS: &str = "CACHE_BOOTSTRAP_PEERS";
+const P2P_LISTEN: &str = "GHMESH_P2P_LISTEN";
+const P2P_MDNS: &str = "GHMESH_P2P_MDNS";
 const CACHE_DIR: &str = "CACHE_DIR";
 const MAX_ENTRIES: &str = "CACHE_MAX_ENTRIES";
 const MAX_BYTES: &str = "CACHE_MAX_BYTES";
@@ -231,6 +233,18 @@ pub(super) fn apply(
         &[BOOTSTRAP_PEERS],
         "network.bootstrap_peers",
         parse_peers,
+    )?;
+    l.set(
+        &mut p2p.network.listen_addresses,
+        &[P2P_LISTEN],
+        "network.listen.addresses",
+        parse_peers,
+    )?;
+    l.set(
+        &mut p2p.discovery.mdns,
+        &[P2P_MDNS],
+        "discovery.methods.mdns",
+        parse_bool,
     )?;
 
     // Each component variable has a mandatory `<NAME>_SHA256` companion.

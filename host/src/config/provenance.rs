@@ -254,6 +254,10 @@ pub(super) fn entries(config: &Config) -> Vec<Entry> {
         "network.bootstrap_peers",
         Value::List(net.bootstrap_peers.clone()),
     );
+    c.push(
+        "network.listen.addresses",
+        Value::List(net.listen_addresses.clone()),
+    );
     c.push("network.max_peers", Value::Int(net.max_peers.into()));
     c.push(
         "network.connection_timeout",

@@ -3,7 +3,7 @@
 
 use super::peers::{KnownPeersFile, PeerBook};
 use super::swarm::{self, Behaviour, BehaviourEvent, StackSettings, TOPIC};
-use super::wire::{Announcement, Fault, Request, Response, Sealer};
+use super::wire::{Announcement, Fault, Request, Response, Sealer, WireEntry};
 use super::{Command, MeshEvent, MeshSettings, MeshStatus, PeerEntry, identity};
 use crate::private_fs::create_private_dir;
 use bytes::Bytes;
@@ -24,6 +24,17 @@ struct PendingLookup {
     outstanding: HashSet<OutboundRequestId>,
 }
 
+/// What an outbound fetch request was for.
+enum Outbound {
+    /// Part of the lookup of this key.
+    Lookup(String),
+    /// The body of this entry.
+    Body {
+        entry: Box<WireEntry>,
+        reply: oneshot::Sender<Option<Bytes>>,
+    },
+}
+
 /// The network task's state.
 struct Node {
     swarm: Swarm<Behaviour>,
@@ -39,7 +50,7 @@ struct Node {
     max_body: usize,
     max_peers: usize,
     lookups: HashMap<String, PendingLookup>,
-    requests: HashMap<OutboundRequestId, String>,
+    requests: HashMap<OutboundRequestId, Outbound>,
     status: MeshStatus,
 }
 
@@ -177,6 +188,13 @@ impl Node {
     fn command(&mut self, command: Command) {
         match command {
             Command::Lookup { key, reply } => self.lookup(key, reply),
+            Command::FetchBody { peer, entry, reply } => {
+                let frame = self.sealer.seal_request(&Request::Body {
+                    cid: entry.cid.clone(),
+                });
+                let id = self.swarm.behaviour_mut().fetch.send_request(&peer, frame);
+                self.requests.insert(id, Outbound::Body { entry, reply });
+            }
             Command::Publish(announcement) => self.publish(announcement),
             Command::Respond {
                 channel,
@@ -241,7 +259,7 @@ impl Node {
                 .fetch
                 .send_request(&peer, frame.clone());
             outstanding.insert(id);
-            self.requests.insert(id, key.clone());
+            self.requests.insert(id, Outbound::Lookup(key.clone()));
         }
         self.lookups.insert(
             key,
@@ -254,18 +272,15 @@ impl Node {
 
     /// One peer's answer (or failure) to a lookup. `found` resolves every waiter; the last
     /// non-answer resolves them with `None`.
-    fn lookup_answered(&mut self, id: OutboundRequestId, found: Option<PeerEntry>) {
-        let Some(key) = self.requests.remove(&id) else {
-            return;
-        };
-        let Some(pending) = self.lookups.get_mut(&key) else {
+    fn lookup_answered(&mut self, key: &str, id: OutboundRequestId, found: Option<PeerEntry>) {
+        let Some(pending) = self.lookups.get_mut(key) else {
             return;
         };
         pending.outstanding.remove(&id);
         if found.is_none() && !pending.outstanding.is_empty() {
             return;
         }
-        if let Some(pending) = self.lookups.remove(&key) {
+        if let Some(pending) = self.lookups.remove(key) {
             for id in &pending.outstanding {
                 self.requests.remove(id);
             }
@@ -415,10 +430,17 @@ impl Node {
                 request_response::Message::Response {
                     request_id,
                     response,
-                } => {
-                    let found = self.check_answer(peer, request_id, &response);
-                    self.lookup_answered(request_id, found);
-                }
+                } => match self.requests.remove(&request_id) {
+                    Some(Outbound::Lookup(key)) => {
+                        let found = self.check_answer(peer, &key, &response);
+                        self.lookup_answered(&key, request_id, found);
+                    }
+                    Some(Outbound::Body { entry, reply }) => {
+                        let body = self.check_body(peer, &entry, &response);
+                        let _ = reply.send(body);
+                    }
+                    None => {}
+                },
             },
             request_response::Event::OutboundFailure {
                 peer,
@@ -426,21 +448,21 @@ impl Node {
                 error,
                 ..
             } => {
-                tracing::debug!(%peer, "lookup failed: {error}");
-                self.lookup_answered(request_id, None);
+                tracing::debug!(%peer, "fetch request failed: {error}");
+                match self.requests.remove(&request_id) {
+                    Some(Outbound::Lookup(key)) => self.lookup_answered(&key, request_id, None),
+                    Some(Outbound::Body { reply, .. }) => {
+                        let _ = reply.send(None);
+                    }
+                    None => {}
+                }
             }
             _ => {}
         }
     }
 
     /// Opens and verifies a peer's answer to a lookup; faults are charged to that peer.
-    fn check_answer(
-        &mut self,
-        peer: PeerId,
-        id: OutboundRequestId,
-        frame: &[u8],
-    ) -> Option<PeerEntry> {
-        let asked = self.requests.get(&id)?.clone();
+    fn check_answer(&mut self, peer: PeerId, asked: &str, frame: &[u8]) -> Option<PeerEntry> {
         let limit = self.max_body + 64 * 1024;
         let checked = self
             .sealer
@@ -460,12 +482,39 @@ impl Node {
             Ok(Some((entry, body))) if entry.is_fresh(now_ms() / 1000) => {
                 self.book.served_to_us(peer);
                 Some(PeerEntry {
-                    entry,
+                    entry: *entry,
                     body: Bytes::from(body),
                     peer,
                 })
             }
             Ok(_) => None,
+            Err(fault) => {
+                self.fault(peer, &fault);
+                None
+            }
+        }
+    }
+
+    /// Opens a peer's answer to a body request and checks the body against the entry's CID.
+    fn check_body(&mut self, peer: PeerId, entry: &WireEntry, frame: &[u8]) -> Option<Bytes> {
+        let limit = self.max_body + 64 * 1024;
+        let checked = self
+            .sealer
+            .open_response(frame, limit)
+            .and_then(|response| match response {
+                Response::Body(body) => {
+                    entry.verify(&body)?;
+                    Ok(Some(body))
+                }
+                Response::NotFound => Ok(None),
+                Response::Entry { .. } => Err(Fault::Mismatched),
+            });
+        match checked {
+            Ok(Some(body)) => {
+                self.book.served_to_us(peer);
+                Some(Bytes::from(body))
+            }
+            Ok(None) => None,
             Err(fault) => {
                 self.fault(peer, &fault);
                 None
@@ -509,7 +558,7 @@ async fn answer(events: &mpsc::Sender<MeshEvent>, request: Request) -> Response 
             }
             match answer.await {
                 Ok(Some((entry, body))) => Response::Entry {
-                    entry,
+                    entry: Box::new(entry),
                     body: body.to_vec(),
                 },
                 _ => Response::NotFound,

@@ -125,7 +125,7 @@ async fn announcements_and_invalidations_reach_peers() {
     else {
         panic!("expected an entry announcement, got {received:?}");
     };
-    assert_eq!((got, got_body, from), (entry, body, a.mesh.peer_id()));
+    assert_eq!((*got, got_body, from), (entry, body, a.mesh.peer_id()));
     a.mesh
         .announce_invalidation(vec![("/repos/o/r".into(), true)]);
     let deadline = Instant::now() + Duration::from_secs(5);

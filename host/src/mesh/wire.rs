@@ -111,7 +111,7 @@ pub enum Announcement {
     /// A new or refreshed entry; the body inline when it is small.
     Entry {
         /// The entry.
-        entry: WireEntry,
+        entry: Box<WireEntry>,
         /// The body, when at most [`MAX_INLINE_BODY`] bytes.
         body: Option<Vec<u8>>,
     },
@@ -154,7 +154,7 @@ pub enum Response {
     /// A fresh entry and its body.
     Entry {
         /// The entry.
-        entry: WireEntry,
+        entry: Box<WireEntry>,
         /// Its body.
         body: Vec<u8>,
     },

@@ -34,7 +34,7 @@ fn announcements_round_trip_and_replays_outside_the_window_are_dropped() {
     let s = fleet();
     let body = br#"{"id":1}"#.to_vec();
     let announcement = Announcement::Entry {
-        entry: entry_for(&body),
+        entry: Box::new(entry_for(&body)),
         body: Some(body),
     };
     let frame = s.seal_announcement(announcement.clone(), 1_000_000);

@@ -8,7 +8,7 @@ use super::outcome::Outcome;
 use super::ratelimit::is_rate_limited;
 use super::rewrite::rewrite_urls;
 use super::upstream::{UpstreamError, UpstreamResponse};
-use super::{Fetched, Shared, partition};
+use super::{Fetched, Shared, fleet, partition};
 use crate::clock::unix_now as now;
 use crate::policy::cache::{self, EntryDecision, RequestDecision, ShareScope, StoreDecision};
 use crate::store::{EntryMeta, NewEntry, Share};
@@ -144,21 +144,32 @@ async fn invalidate_after_write(
     let verdict = shared
         .cache_policy
         .on_response(&policy_response(incoming, response));
-    let store = shared.store.clone();
-    let invalidations = verdict.decision.invalidate;
-    if invalidations.is_empty() {
+    let paths: Vec<(String, bool)> = verdict
+        .decision
+        .invalidate
+        .into_iter()
+        .map(|inv| (inv.path, inv.include_descendants))
+        .collect();
+    if paths.is_empty() {
         return;
     }
+    fleet::announce_invalidation(shared, paths.clone());
+    let removed = invalidate_paths(shared, paths).await;
+    shared.metrics.invalidated(removed);
+}
+
+/// Drops stored entries under `(path, include_descendants)` pairs, then the memory layer.
+/// Returns how many stored entries went.
+pub(super) async fn invalidate_paths(shared: &Arc<Shared>, paths: Vec<(String, bool)>) -> usize {
+    let store = shared.store.clone();
     let removed = tokio::task::spawn_blocking(move || {
-        invalidations
+        paths
             .iter()
-            .map(|inv| {
-                store
-                    .invalidate(&inv.path, inv.include_descendants)
-                    .unwrap_or_else(|e| {
-                        tracing::warn!(path = %inv.path, "invalidation failed: {e}");
-                        0
-                    })
+            .map(|(path, descendants)| {
+                store.invalidate(path, *descendants).unwrap_or_else(|e| {
+                    tracing::warn!(%path, "invalidation failed: {e}");
+                    0
+                })
             })
             .sum::<usize>()
     })
@@ -166,7 +177,7 @@ async fn invalidate_after_write(
     .unwrap_or(0);
     // After the store: a reader that saw the old entry cannot re-insert it (generation moved).
     shared.hot.clear();
-    shared.metrics.invalidated(removed);
+    removed
 }
 
 fn policy_response(incoming: &Incoming, response: &UpstreamResponse) -> cache::Response {
@@ -242,6 +253,11 @@ async fn cached(
             None
         }
     };
+    let (stored, from_peer) = match stored {
+        Some(found) => (Some(found), false),
+        None if plan.share != ShareScope::Token => (fleet::lookup(shared, &key).await, true),
+        None => (None, false),
+    };
     let Some((entry, body)) = stored else {
         return fetch(shared, incoming, key, plan).await;
     };
@@ -262,8 +278,13 @@ async fn cached(
     if verdict.failure.is_some() {
         shared.metrics.policy_failure();
     }
+    let hit = if from_peer {
+        Outcome::PeerHit
+    } else {
+        Outcome::Hit
+    };
     match verdict.decision {
-        EntryDecision::Serve(_) => serve_entry(shared, &incoming, &entry, body, Outcome::Hit),
+        EntryDecision::Serve(_) => serve_entry(shared, &incoming, &entry, body, hit),
         EntryDecision::ServeStale(_) => {
             serve_entry(shared, &incoming, &entry, body, Outcome::Stale)
         }
@@ -310,6 +331,7 @@ async fn revalidate(
             shared
                 .hot
                 .insert(generation, refreshed.clone(), body.clone());
+            fleet::announce(shared, &refreshed, &body);
             serve_entry(shared, &incoming, &refreshed, body, Outcome::Revalidated)
         }
         Ok(response)
@@ -483,6 +505,7 @@ async fn store_response(
     let (store, body) = (shared.store.clone(), response.body.clone());
     match tokio::task::spawn_blocking(move || store.put(entry, &body)).await {
         Ok(Ok(meta)) => {
+            fleet::announce(shared, &meta, &response.body);
             shared.hot.insert(generation, meta, response.body.clone());
             true
         }

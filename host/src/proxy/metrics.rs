@@ -6,6 +6,7 @@
 use super::outcome::Outcome;
 use super::ratelimit::Quota;
 use super::stats::Counts;
+use crate::mesh::MeshStatus;
 use crate::store::StoreStats;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -33,6 +34,23 @@ const DURATION_BUCKETS: [f64; 17] = [
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: Outcome,
+}
+
+/// `peer="<peer id>"` on per-peer gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabels {
+    peer: String,
+}
+
+/// Per-peer figures, mirrored from the mesh's peer book at scrape time.
+#[derive(Debug, Default)]
+struct PeerFamilies {
+    connected_peers: Gauge,
+    rtt: Family<PeerLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    faults: Family<PeerLabels, Gauge>,
+    served_to_us: Family<PeerLabels, Gauge>,
+    served_by_us: Family<PeerLabels, Gauge>,
+    announcements: Family<PeerLabels, Gauge>,
 }
 
 /// `partition="<hash>"` on rate-limit gauges: a token partition hash, never a token.
@@ -65,6 +83,7 @@ pub struct Metrics {
     cache_entries: Gauge,
     cache_bytes: Gauge,
     rate_limit_remaining: Family<PartitionLabels, Gauge>,
+    peers: PeerFamilies,
 }
 
 impl Default for Metrics {
@@ -80,6 +99,7 @@ impl Default for Metrics {
             cache_entries: Gauge::default(),
             cache_bytes: Gauge::default(),
             rate_limit_remaining: Family::default(),
+            peers: PeerFamilies::default(),
         };
         // Every outcome is exported from the start, at zero: a series that appears only after its
         // first event makes `rate()` and alerts miss that event.
@@ -141,6 +161,37 @@ impl Metrics {
             "Last x-ratelimit-remaining GitHub sent, per token partition hash",
             self.rate_limit_remaining.clone(),
         );
+        let p = &self.peers;
+        r.register(
+            "connected_peers",
+            "Fleet peers with an open connection",
+            p.connected_peers.clone(),
+        );
+        r.register(
+            "peer_rtt_seconds",
+            "Last ping round trip to each fleet peer",
+            p.rtt.clone(),
+        );
+        r.register(
+            "peer_faults",
+            "Protocol faults charged to each peer (bad CIDs, forged or unreadable messages)",
+            p.faults.clone(),
+        );
+        r.register(
+            "peer_entries_received",
+            "Entries each peer served to this node",
+            p.served_to_us.clone(),
+        );
+        r.register(
+            "peer_entries_served",
+            "Entries this node served to each peer",
+            p.served_by_us.clone(),
+        );
+        r.register(
+            "peer_announcements",
+            "Announcements accepted from each peer",
+            p.announcements.clone(),
+        );
         self
     }
 
@@ -182,6 +233,7 @@ impl Metrics {
         };
         Counts {
             hits: requests(Outcome::Hit),
+            peer_hits: requests(Outcome::PeerHit),
             revalidated: requests(Outcome::Revalidated),
             coalesced: requests(Outcome::Coalesced),
             misses: requests(Outcome::Miss),
@@ -196,8 +248,16 @@ impl Metrics {
 
     /// The text exposition. The gauges are state owned elsewhere, so they are set here from what
     /// the caller read at scrape time: `store` (`None` when it could not be read: the gauges keep
-    /// their last values) and the rate-limit `quotas`.
-    pub fn encode(&self, store: Option<&StoreStats>, quotas: &HashMap<String, Quota>) -> String {
+    /// their last values), the rate-limit `quotas` and the `mesh` status.
+    pub fn encode(
+        &self,
+        store: Option<&StoreStats>,
+        quotas: &HashMap<String, Quota>,
+        mesh: Option<&MeshStatus>,
+    ) -> String {
+        if let Some(mesh) = mesh {
+            self.mirror_peers(mesh);
+        }
         if let Some(store) = store {
             self.cache_entries.set(saturating_i64(store.entries));
             self.cache_bytes.set(saturating_i64(store.bytes));
@@ -222,6 +282,31 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Sets the per-peer gauges from the peer book (peers are never forgotten by it, so setting
+    /// without clearing keeps every series continuous).
+    fn mirror_peers(&self, mesh: &MeshStatus) {
+        let p = &self.peers;
+        p.connected_peers
+            .set(i64::try_from(mesh.connected_peers).unwrap_or(i64::MAX));
+        for peer in &mesh.peers {
+            let labels = PeerLabels {
+                peer: peer.peer_id.clone(),
+            };
+            if let Some(rtt) = peer.rtt_us {
+                p.rtt.get_or_create(&labels).set(rtt as f64 / 1e6);
+            }
+            p.faults.get_or_create(&labels).set(i64::from(peer.faults));
+            let set = |family: &Family<PeerLabels, Gauge>, value: u64| {
+                family.get_or_create(&labels).set(saturating_i64(value));
+            };
+            set(&p.served_to_us, peer.served_to_us);
+            set(&p.served_by_us, peer.served_by_us);
+            set(&p.announcements, peer.announcements);
+        }
+    }
+}
+
 fn saturating_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
@@ -236,7 +321,7 @@ mod tests {
         metrics.record(Outcome::Hit, Duration::from_micros(80));
         metrics.record(Outcome::Miss, Duration::from_millis(30));
         metrics.record(Outcome::Miss, Duration::from_millis(40));
-        let text = metrics.encode(None, &HashMap::new());
+        let text = metrics.encode(None, &HashMap::new(), None);
         assert!(
             text.contains("ghmesh_requests_total{outcome=\"hit\"} 1\n"),
             "{text}"
@@ -257,7 +342,7 @@ mod tests {
     fn latency_lands_in_its_bucket() {
         let metrics = Metrics::default();
         metrics.record(Outcome::Hit, Duration::from_micros(80));
-        let text = metrics.encode(None, &HashMap::new());
+        let text = metrics.encode(None, &HashMap::new(), None);
         assert!(
             text.contains("# TYPE ghmesh_request_duration_seconds histogram"),
             "{text}"
@@ -302,7 +387,7 @@ mod tests {
             ),
             (1, 1, 1, 3)
         );
-        let text = metrics.encode(None, &HashMap::new());
+        let text = metrics.encode(None, &HashMap::new(), None);
         for line in [
             "ghmesh_upstream_requests_total 1\n",
             "ghmesh_upstream_errors_total 1\n",
@@ -325,14 +410,14 @@ mod tests {
         let mut quota = Quota::default();
         quota.remaining = Some(4990);
         let quotas = HashMap::from([("0123abcd".to_string(), quota)]);
-        let text = metrics.encode(Some(&store), &quotas);
+        let text = metrics.encode(Some(&store), &quotas, None);
         assert!(text.contains("ghmesh_cache_entries 4\n"), "{text}");
         assert!(text.contains("ghmesh_cache_bytes 2048\n"), "{text}");
         assert!(
             text.contains("ghmesh_rate_limit_remaining{partition=\"0123abcd\"} 4990\n"),
             "{text}"
         );
-        let again = metrics.encode(None, &HashMap::new());
+        let again = metrics.encode(None, &HashMap::new(), None);
         assert!(
             again.contains("ghmesh_cache_entries 4\n"),
             "an unreadable store keeps the last values: {again}"

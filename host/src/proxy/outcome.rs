@@ -11,6 +11,8 @@ const CACHE_NAME: &str = "ghmesh";
 pub enum Outcome {
     /// Served from the store without contacting GitHub.
     Hit,
+    /// Served from a fleet peer's entry (verified against its CID) without contacting GitHub.
+    PeerHit,
     /// GitHub confirmed the stored entry (304); served from the store.
     Revalidated,
     /// Answered by another request's in-flight fetch.
@@ -25,8 +27,9 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in the order the stats list them.
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 7] = [
         Outcome::Hit,
+        Outcome::PeerHit,
         Outcome::Revalidated,
         Outcome::Coalesced,
         Outcome::Miss,
@@ -38,6 +41,7 @@ impl Outcome {
     pub fn label(self) -> &'static str {
         match self {
             Outcome::Hit => "hit",
+            Outcome::PeerHit => "peer_hit",
             Outcome::Revalidated => "revalidated",
             Outcome::Coalesced => "coalesced",
             Outcome::Miss => "miss",
@@ -50,6 +54,7 @@ impl Outcome {
     pub fn x_cache(self) -> &'static str {
         match self {
             Outcome::Hit => "HIT",
+            Outcome::PeerHit => "PEER-HIT",
             Outcome::Revalidated => "REVALIDATED",
             Outcome::Coalesced => "COALESCED",
             Outcome::Miss => "MISS",
@@ -63,6 +68,7 @@ impl Outcome {
     pub fn cache_status(self, ttl: Option<i64>, stored: bool) -> String {
         let mut value = match self {
             Outcome::Hit => format!("{CACHE_NAME}; hit"),
+            Outcome::PeerHit => format!("{CACHE_NAME}; hit; detail=peer"),
             Outcome::Stale => format!("{CACHE_NAME}; hit; detail=stale"),
             Outcome::Revalidated => format!("{CACHE_NAME}; fwd=stale; fwd-status=304"),
             Outcome::Coalesced => format!("{CACHE_NAME}; fwd=miss; collapsed"),

@@ -1,6 +1,7 @@
 //! The `/_ghmesh/stats` document: a snapshot of the counters kept by [`super::metrics`], with
 //! the seed's names and the derived figures (hit rate, API calls saved).
 
+use crate::mesh::MeshStatus;
 use serde_json::{Value, json};
 
 /// What the cache did so far, read from the metric families at one moment.
@@ -8,6 +9,8 @@ use serde_json::{Value, json};
 pub struct Counts {
     /// Served from the store without contacting GitHub.
     pub hits: u64,
+    /// Served from a fleet peer's entry without contacting GitHub.
+    pub peer_hits: u64,
     /// Served from the store after GitHub answered 304.
     pub revalidated: u64,
     /// Answered by another request's in-flight fetch.
@@ -29,10 +32,11 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// The stats document; `cache_size` and `rate_limits` come from the caller, the mesh fields
-    /// are fixed until the mesh exists.
-    pub fn to_json(self, cache_size: u64, rate_limits: Value) -> Value {
-        let served_from_cache = self.hits + self.revalidated + self.coalesced + self.stale;
+    /// The stats document; `cache_size`, `rate_limits` and the mesh's status (`None` when this
+    /// node is not in a mesh) come from the caller.
+    pub fn to_json(self, cache_size: u64, rate_limits: Value, mesh: Option<&MeshStatus>) -> Value {
+        let served_from_cache =
+            self.hits + self.peer_hits + self.revalidated + self.coalesced + self.stale;
         let cacheable = served_from_cache + self.misses;
         let hit_rate = if cacheable == 0 {
             0.0
@@ -41,12 +45,12 @@ impl Counts {
         };
         json!({
             "local_hits": self.hits,
-            "peer_hits": 0,
+            "peer_hits": self.peer_hits,
             "misses": self.misses,
             "hit_rate": hit_rate,
             // A revalidation still reaches GitHub (a 304 costs no primary rate limit, but it is a
             // call), so it does not count as saved.
-            "api_calls_saved": self.hits + self.coalesced + self.stale,
+            "api_calls_saved": self.hits + self.peer_hits + self.coalesced + self.stale,
             "revalidations": self.revalidated,
             "coalesced": self.coalesced,
             "stale_served": self.stale,
@@ -56,12 +60,26 @@ impl Counts {
             "policy_failures": self.policy_failures,
             "invalidated_entries": self.invalidated_entries,
             "cache_size": cache_size,
-            "p2p_enabled": false,
-            "connected_peers": 0,
-            "peer_id": Value::Null,
+            "p2p_enabled": mesh.is_some(),
+            "connected_peers": mesh.map_or(0, |m| m.connected_peers),
+            "peer_id": mesh.map(|m| m.peer_id.clone()),
+            "connectivity": mesh.map(connectivity),
             "rate_limits": rate_limits,
         })
     }
+}
+
+/// The seed's `connectivity{...}`: how this node reaches and is reached by the fleet.
+fn connectivity(mesh: &MeshStatus) -> Value {
+    json!({
+        "listen_addrs": mesh.listen_addrs,
+        "known_peers": mesh.peers.len(),
+        "banned_peers": mesh.peers.iter().filter(|p| p.banned).count(),
+        "announcements_sent": mesh.announcements_sent,
+        "announcements_received": mesh.announcements_received,
+        "messages_rejected": mesh.messages_rejected,
+        "unknown_versions": mesh.unknown_versions,
+    })
 }
 
 #[cfg(test)]
@@ -77,7 +95,7 @@ mod tests {
             bypassed: 5,
             ..Counts::default()
         };
-        let doc = counts.to_json(7, json!({}));
+        let doc = counts.to_json(7, json!({}), None);
         assert_eq!(doc["hit_rate"], 0.75);
         assert_eq!(doc["api_calls_saved"], 2);
         assert_eq!(doc["local_hits"], 2);
@@ -86,6 +104,9 @@ mod tests {
 
     #[test]
     fn empty_stats_have_a_zero_hit_rate() {
-        assert_eq!(Counts::default().to_json(0, json!({}))["hit_rate"], 0.0);
+        assert_eq!(
+            Counts::default().to_json(0, json!({}), None)["hit_rate"],
+            0.0
+        );
     }
 }

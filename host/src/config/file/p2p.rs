@@ -228,6 +228,8 @@ fn apply_network(
         alias,
         alias_value,
     )?;
+    let key = "network.listen.addresses";
+    l.set(&mut net.listen_addresses, n.listen.addresses, key);
     let key = "network.fetch_timeout_ms";
     l.set(&mut net.fetch_timeout_ms, n.fetch_timeout_ms, key);
     Ok(())

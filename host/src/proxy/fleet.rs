@@ -1,0 +1,167 @@
+//! The proxy's side of the fleet mesh: what this node asks peers for (a lookup on a local miss),
+//! what it tells them (entries it fetched, paths a write changed), and how it answers them from
+//! its store. Share scopes decide: `token` entries never leave this node; `revalidate` and
+//! `fleet` entries are offered, and the cache policy decides on receipt whether a peer's entry
+//! is served as is or revalidated with the requester's own credential first.
+
+use super::Shared;
+use crate::clock::unix_now;
+use crate::mesh::{MeshEvent, PeerEntry, WireEntry};
+use crate::store::{EntryMeta, NewEntry, Share};
+use bytes::Bytes;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Asks the fleet for a fresh entry under `key` (only for shareable plans). A verified answer
+/// is kept in the store and the memory layer, then returned for the policy to judge.
+pub(super) async fn lookup(shared: &Arc<Shared>, key: &str) -> Option<(EntryMeta, Bytes)> {
+    let mesh = shared.mesh.as_ref()?;
+    let PeerEntry { entry, body, peer } = mesh.lookup(key).await?;
+    tracing::debug!(%key, %peer, "fleet peer answered");
+    keep(shared, entry, body).await
+}
+
+/// Tells the fleet about an entry this node fetched or revalidated, unless it is token-scoped.
+pub(super) fn announce(shared: &Shared, meta: &EntryMeta, body: &Bytes) {
+    if let Some(mesh) = &shared.mesh
+        && meta.share != Share::Token
+    {
+        mesh.announce_entry(WireEntry::from_meta(meta), body);
+    }
+}
+
+/// Tells the fleet a write changed these paths.
+pub(super) fn announce_invalidation(shared: &Shared, paths: Vec<(String, bool)>) {
+    if let Some(mesh) = &shared.mesh
+        && !paths.is_empty()
+    {
+        mesh.announce_invalidation(paths);
+    }
+}
+
+/// Handles what peers ask and announce until the mesh stops.
+pub async fn serve_peers(shared: Arc<Shared>, mut events: mpsc::Receiver<MeshEvent>) {
+    // Announcements and invalidations are applied in order (an invalidation must not be undone
+    // by an entry announced before it); questions are answered concurrently.
+    while let Some(event) = events.recv().await {
+        match event {
+            MeshEvent::Lookup { key, reply } => {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let _ = reply.send(offer(&shared, &key).await);
+                });
+            }
+            MeshEvent::Body { cid, reply } => {
+                let store = shared.store.clone();
+                tokio::spawn(async move {
+                    let body = tokio::task::spawn_blocking(move || store.body(&cid)).await;
+                    let _ = reply.send(match body {
+                        Ok(Ok(body)) => body.map(Bytes::from),
+                        _ => None,
+                    });
+                });
+            }
+            MeshEvent::Entry {
+                entry,
+                body: Some(body),
+                from,
+            } => {
+                if accept_announced(&shared, &entry).await {
+                    tracing::debug!(key = %entry.key, %from, "kept a peer's announced entry");
+                    keep(&shared, *entry, body).await;
+                }
+            }
+            MeshEvent::Entry {
+                entry,
+                body: None,
+                from,
+            } => {
+                // Large bodies travel on demand: fetch this one from its announcer by CID.
+                let (shared, Some(mesh)) = (shared.clone(), shared.mesh.clone()) else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    if accept_announced(&shared, &entry).await
+                        && let Some(body) = mesh.fetch_body(from, &entry).await
+                    {
+                        keep(&shared, *entry, body).await;
+                    }
+                });
+            }
+            MeshEvent::Invalidate { paths, from } => {
+                tracing::debug!(%from, ?paths, "fleet invalidation");
+                let removed = super::handler::invalidate_paths(&shared, paths).await;
+                shared.metrics.invalidated(removed);
+            }
+        }
+    }
+}
+
+/// A fresh, shareable entry for a peer's lookup.
+async fn offer(shared: &Arc<Shared>, key: &str) -> Option<(WireEntry, Bytes)> {
+    let (meta, body) = match shared.hot.get(key) {
+        Some(hot) => (hot.meta.clone(), hot.body.clone()),
+        None => {
+            let store = shared.store.clone();
+            let key = key.to_string();
+            let found = tokio::task::spawn_blocking(move || store.get(&key)).await;
+            match found {
+                Ok(Ok(Some((meta, body)))) => (meta, Bytes::from(body)),
+                _ => return None,
+            }
+        }
+    };
+    let entry = WireEntry::from_meta(&meta);
+    (meta.share != Share::Token && entry.is_fresh(unix_now())).then_some((entry, body))
+}
+
+/// Whether an announced entry is fresh and newer than what this node holds.
+async fn accept_announced(shared: &Arc<Shared>, entry: &WireEntry) -> bool {
+    if !entry.is_fresh(unix_now()) {
+        return false;
+    }
+    let store = shared.store.clone();
+    let key = entry.key.clone();
+    match tokio::task::spawn_blocking(move || store.get_meta(&key)).await {
+        Ok(Ok(Some(held))) => held.fetched_at < entry.fetched_at,
+        Ok(Ok(None)) => true,
+        _ => false,
+    }
+}
+
+/// Stores a verified peer entry as this node's own (keeping the origin's fetch time, so its TTL
+/// is not extended by travelling) and puts it in the memory layer.
+async fn keep(shared: &Arc<Shared>, entry: WireEntry, body: Bytes) -> Option<(EntryMeta, Bytes)> {
+    let generation = shared.hot.generation();
+    let new = NewEntry {
+        key: entry.key,
+        method: entry.method,
+        path: entry.path,
+        query: entry.query,
+        status: entry.status,
+        headers: entry.headers,
+        fetched_at: entry.fetched_at,
+        ttl_secs: entry.ttl_secs,
+        etag: entry.etag,
+        last_modified: entry.last_modified,
+        token_partition: entry.token_partition,
+        share: entry.share,
+        operation: entry.operation,
+    };
+    let store = shared.store.clone();
+    let stored_body = body.clone();
+    match tokio::task::spawn_blocking(move || store.put(new, &stored_body)).await {
+        Ok(Ok(meta)) => {
+            shared.hot.insert(generation, meta.clone(), body.clone());
+            Some((meta, body))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!("storing a peer's entry failed: {e}");
+            None
+        }
+        Err(e) => {
+            tracing::warn!("store task failed: {e}");
+            None
+        }
+    }
+}
