@@ -4,6 +4,7 @@
 mod api_cmd;
 mod cache_cmd;
 mod config_cmd;
+mod peers_cmd;
 mod policy_cmd;
 mod serve_client;
 mod serve_cmd;
@@ -48,6 +49,8 @@ pub enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Print the counters of a running `ghmesh serve`: hits, misses, hit rate, calls saved, rate limits.
     Stats(stats_cmd::StatsArgs),
+    /// List the fleet peers of a running `ghmesh serve`: address, state, round trip, faults.
+    Peers(peers_cmd::PeersArgs),
     /// Call the GitHub API through a running `ghmesh serve`, like `gh api` (same cache).
     Api(api_cmd::ApiArgs),
     /// Inspect and maintain the response store (stop `serve` first: the store is locked while it runs).
@@ -72,6 +75,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve_cmd::run(args, &config),
         Command::Stats(args) => stats_cmd::run(args),
+        Command::Peers(args) => peers_cmd::run(args),
         Command::Api(args) => api_cmd::run(args),
         Command::Cache(command) => cache_cmd::run(command, &config),
         Command::Policy(command) => policy_cmd::run(command, &config),

@@ -28,7 +28,7 @@ pub use wire::WireEntry;
 use crate::crypto::FleetKeys;
 use bytes::Bytes;
 use libp2p::{Multiaddr, PeerId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -103,7 +103,7 @@ pub struct PeerEntry {
 }
 
 /// The node as `ghmesh peers` and the stats show it.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MeshStatus {
     /// This node's peer id.
     pub peer_id: String,

@@ -45,3 +45,35 @@ pub fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
         .timeout(timeout)
         .build()?)
 }
+
+/// GETs `path` (e.g. `/_ghmesh/stats`) from the running serve on a small current-thread runtime
+/// (one request needs no more) and returns the body of a 2xx answer; any other status is an
+/// error carrying the proxy's message.
+pub fn get_text(serve: &ServeUrl, path: &str, timeout: Duration) -> anyhow::Result<String> {
+    serve.parse()?;
+    let base = &serve.url;
+    let endpoint = format!("{}{path}", base.trim_end_matches('/'));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let response = client(timeout)?
+            .get(&endpoint)
+            .send()
+            .await
+            .with_context(|| format!("no ghmesh serve answering at {base}"))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .with_context(|| format!("reading the answer of {endpoint}"))?;
+        if !status.is_success() {
+            let message = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|doc| doc["message"].as_str().map(str::to_string))
+                .unwrap_or_else(|| format!("is {base} a ghmesh serve?"));
+            anyhow::bail!("{endpoint} answered {status}: {message}");
+        }
+        Ok(text)
+    })
+}

@@ -40,7 +40,7 @@ pub struct StatsArgs {
 
 /// Fetches the stats and prints them.
 pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
-    let text = fetch(&args.serve)?;
+    let text = serve_client::get_text(&args.serve, "/_ghmesh/stats", TIMEOUT)?;
     let doc: Value = serde_json::from_str(&text)
         .ok()
         .filter(Value::is_object)
@@ -56,32 +56,6 @@ pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
         print!("{}", render(&doc, unix_now()));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// GETs `URL/_ghmesh/stats` on a small current-thread runtime (one request needs no more).
-fn fetch(serve: &ServeUrl) -> anyhow::Result<String> {
-    serve.parse()?;
-    let base = &serve.url;
-    let endpoint = format!("{}/_ghmesh/stats", base.trim_end_matches('/'));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let client = serve_client::client(TIMEOUT)?;
-        let response = client
-            .get(&endpoint)
-            .send()
-            .await
-            .with_context(|| format!("no ghmesh serve answering at {base}"))?;
-        let status = response.status();
-        if !status.is_success() {
-            anyhow::bail!("{endpoint} answered {status}: is {base} a ghmesh serve?");
-        }
-        response
-            .text()
-            .await
-            .with_context(|| format!("reading the answer of {endpoint}"))
-    })
 }
 
 /// The table: the seed's fields, the other counters, then one row per rate-limit partition.
