@@ -33,6 +33,14 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 
+    /// Join the fleet mesh (overrides `p2p.enabled`; needs GHMESH_FLEET_SECRET).
+    #[arg(long, global = true, conflicts_with = "no_p2p")]
+    pub p2p: bool,
+
+    /// Do not join the fleet mesh (overrides `p2p.enabled`).
+    #[arg(long, global = true)]
+    pub no_p2p: bool,
+
     /// Log debug detail to stderr (or set GHMESH_LOG, e.g. GHMESH_LOG=ghmesh=trace).
     #[arg(long, short, global = true)]
     pub verbose: bool,
@@ -69,6 +77,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let overrides = Overrides {
         config_dir: cli.config_dir,
         cache_dir: cli.cache_dir,
+        p2p_enabled: match (cli.p2p, cli.no_p2p) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
         ..Overrides::default()
     };
     let config = Config::load(&overrides, &|name| std::env::var(name).ok())?;

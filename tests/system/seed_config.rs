@@ -129,6 +129,12 @@ fn seed_files_load_with_seed_meanings_and_sources() {
             "network.connections.timeout",
         ),
         (
+            "network.listen.addresses",
+            json!(["/ip4/0.0.0.0/tcp/0"]),
+            P2P,
+            "network.listen.addresses",
+        ),
+        (
             "discovery.methods.github_cache",
             json!(true),
             P2P,

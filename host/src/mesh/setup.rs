@@ -20,6 +20,22 @@ pub fn settings(
     cache_dir: &Path,
     env: impl Fn(&str) -> Option<String>,
 ) -> anyhow::Result<MeshSettings> {
+    if !p2p.security.encryption {
+        anyhow::bail!(
+            "security.encryption.enabled is false, but ghmesh always seals mesh payloads: \
+             remove the setting or disable the mesh"
+        );
+    }
+    let later = [
+        ("kademlia", p2p.discovery.kademlia),
+        ("github_cache", p2p.discovery.github_cache),
+        ("circuit_relay", p2p.discovery.circuit_relay),
+        ("autonat", p2p.discovery.autonat),
+        ("hole_punching", p2p.discovery.hole_punching),
+    ];
+    for (method, _) in later.iter().filter(|(_, on)| *on) {
+        tracing::warn!("discovery.methods.{method} is not implemented yet; ignored");
+    }
     let secret = fleet_secret(p2p.security.use_github_token, &env)?;
     let keys = FleetKeys::derive(secret.as_bytes(), p2p.security.pbkdf2_iterations)
         .map_err(|e| anyhow::anyhow!("cannot derive fleet keys: {e}"))?;
