@@ -167,12 +167,14 @@ pub struct Listeners {
     pub unix_socket: Option<PathBuf>,
 }
 
-/// Serves until `shutdown` resolves; then stops accepting and finishes in-flight requests.
+/// Serves until `shutdown` resolves; then stops accepting, finishes in-flight requests and
+/// waits until every response already answered as stored (write-behind) is committed.
 pub async fn serve(
     shared: Arc<Shared>,
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let store = shared.store.clone();
     let app = router(shared);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -206,5 +208,11 @@ pub async fn serve(
     if let Some(task) = unix {
         task.await??;
     }
+    // Dropping the last store handle would commit the queue too; flushing here makes a graceful
+    // stop durable before `serve` returns, and a failure an error instead of a log line.
+    tokio::task::spawn_blocking(move || store.flush())
+        .await
+        .map_err(|e| anyhow::Error::new(e).context("store flush task failed"))?
+        .map_err(|e| anyhow::Error::new(e).context("committing queued store writes on shutdown"))?;
     Ok(())
 }
