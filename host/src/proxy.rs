@@ -1,8 +1,8 @@
 //! The GitHub API caching proxy: front ends (base-URL reverse proxy, forward proxy for
 //! `api.github.localhost`, unix socket), the upstream client, coalescing, rate-limit tracking and
 //! the orchestration of each request ([`handler`]), and what it reports (`/metrics`,
-//! `/_ghmesh/stats`). Decisions come from the cache-policy component; bodies live in the
-//! [`crate::store`].
+//! `/_ghmesh/stats`) and request ids in every log line ([`request_id`]). Decisions come from the
+//! cache-policy component; bodies live in the [`crate::store`].
 
 mod coalesce;
 mod frontend;
@@ -13,6 +13,7 @@ mod metrics;
 mod outcome;
 mod partition;
 mod ratelimit;
+pub mod request_id;
 mod rewrite;
 mod stats;
 mod upstream;
@@ -130,14 +131,16 @@ impl Shared {
     }
 }
 
-/// The HTTP application: internal endpoints, everything else proxied.
+/// The HTTP application: internal endpoints, everything else proxied; every request with an id
+/// and a span carrying it ([`request_id`]).
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let app = Router::new()
         .route("/metrics", get(metrics_endpoint))
         .route("/_ghmesh/stats", get(stats_endpoint))
         .route("/_ghmesh/health", get(|| async { "ok" }))
         .fallback(proxy_endpoint)
-        .with_state(shared)
+        .with_state(shared);
+    request_id::apply(app)
 }
 
 async fn stats_endpoint(State(shared): State<Arc<Shared>>) -> axum::Json<serde_json::Value> {

@@ -9,5 +9,6 @@ mod containment;
 mod crash_safety;
 mod metrics;
 mod policy_cli;
+mod request_ids;
 mod seed_config;
 mod third_party;
