@@ -1,10 +1,13 @@
 //! The command line: clap's view of the arguments ([`Cli`]) and the dispatcher that turns them
 //! into a validated [`Config`] and runs a command.
 
+mod admin_client;
 mod api_cmd;
 mod cache_cmd;
 mod config_cmd;
+mod discovery;
 mod policy_cmd;
+mod proxy_setup;
 mod serve_client;
 mod serve_cmd;
 mod stats_cmd;
@@ -50,7 +53,8 @@ pub enum Command {
     Stats(stats_cmd::StatsArgs),
     /// Call the GitHub API through a running `ghmesh serve`, like `gh api` (same cache).
     Api(api_cmd::ApiArgs),
-    /// Inspect and maintain the response store (stop `serve` first: the store is locked while it runs).
+    /// Inspect and maintain the response store (through a running `serve`'s admin API while it
+    /// holds the store).
     #[command(subcommand)]
     Cache(cache_cmd::CacheCommand),
     /// Inspect and exercise policy components.

@@ -1,9 +1,11 @@
 //! The GitHub API caching proxy: front ends (base-URL reverse proxy, forward proxy for
 //! `api.github.localhost`, unix socket), the upstream client, coalescing, rate-limit tracking and
 //! the orchestration of each request ([`handler`]), and what it reports (`/metrics`,
-//! `/_ghmesh/stats`) and request ids in every log line ([`request_id`]). Decisions come from the
-//! cache-policy component; bodies live in the [`crate::store`].
+//! `/_ghmesh/stats`), store maintenance for the CLI ([`admin`]) and request ids in every log line
+//! ([`request_id`]). Decisions come from the cache-policy component; bodies live in the
+//! [`crate::store`].
 
+pub mod admin;
 mod coalesce;
 mod frontend;
 mod handler;
@@ -18,6 +20,7 @@ mod rewrite;
 mod stats;
 mod upstream;
 
+pub use admin::AdminToken;
 pub use frontend::FORWARD_HOST;
 pub use outcome::Outcome;
 pub use upstream::{Upstream, UpstreamError, UpstreamResponse};
@@ -60,6 +63,8 @@ pub struct Shared {
     metrics: Metrics,
     operation_ttls: Vec<OperationTtl>,
     default_ttl_secs: u32,
+    /// Authorises the `/_ghmesh/cache` endpoints; `None` turns them off (every call is 401).
+    admin_token: Option<AdminToken>,
 }
 
 /// What `serve` needs to run.
@@ -74,6 +79,8 @@ pub struct ProxySettings {
     pub operation_ttls: Vec<(String, u32)>,
     /// `cache.default_ttl`.
     pub default_ttl_secs: u32,
+    /// The secret of the admin endpoints, or `None` for none (an in-process proxy).
+    pub admin_token: Option<AdminToken>,
 }
 
 impl Shared {
@@ -96,6 +103,7 @@ impl Shared {
                 })
                 .collect(),
             default_ttl_secs: settings.default_ttl_secs,
+            admin_token: settings.admin_token,
         })
     }
 
@@ -138,6 +146,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(metrics_endpoint))
         .route("/_ghmesh/stats", get(stats_endpoint))
         .route("/_ghmesh/health", get(|| async { "ok" }))
+        .merge(admin::routes())
         .fallback(proxy_endpoint)
         .with_state(shared);
     request_id::apply(app)

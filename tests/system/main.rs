@@ -3,6 +3,7 @@
 mod api_cache;
 mod api_cli;
 mod bad_input;
+mod cache_admin;
 mod clients;
 mod config_cli;
 mod containment;
