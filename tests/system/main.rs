@@ -10,6 +10,7 @@ mod containment;
 mod crash_safety;
 mod metrics;
 mod policy_cli;
+mod polling;
 mod request_ids;
 mod seed_config;
 mod third_party;
