@@ -3,6 +3,7 @@
 
 mod admin_client;
 mod api_cmd;
+mod api_transport;
 mod cache_cmd;
 mod config_cmd;
 mod discovery;
@@ -51,7 +52,8 @@ pub enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Print the counters of a running `ghmesh serve`: hits, misses, hit rate, calls saved, rate limits.
     Stats(stats_cmd::StatsArgs),
-    /// Call the GitHub API through a running `ghmesh serve`, like `gh api` (same cache).
+    /// Call the GitHub API like `gh api`, through the cache: via a running `ghmesh serve`, else
+    /// from the store directly.
     Api(api_cmd::ApiArgs),
     /// Inspect and maintain the response store (through a running `serve`'s admin API while it
     /// holds the store).
@@ -76,7 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve_cmd::run(args, &config),
         Command::Stats(args) => stats_cmd::run(args),
-        Command::Api(args) => api_cmd::run(args),
+        Command::Api(args) => api_cmd::run(args, &config),
         Command::Cache(command) => cache_cmd::run(command, &config),
         Command::Policy(command) => policy_cmd::run(command, &config),
         Command::Config(command) => config_cmd::run(command, &config),
