@@ -482,15 +482,16 @@ async fn store_response(
         share: store_share(plan.share),
         operation: plan.operation.clone(),
     };
-    let (store, body) = (shared.store.clone(), response.body.clone());
+    // A body read from the connection is a slice of hyper's read buffer and would keep all of
+    // it (~8 KiB) alive for as long as memory holds the entry: keep an exact-size copy instead.
+    let body = Bytes::copy_from_slice(&response.body);
+    let (store, queued_body) = (shared.store.clone(), body.clone());
     // Off the async workers: hashing a large body takes a while, and queueing waits while the
     // write queue is full.
-    match tokio::task::spawn_blocking(move || store.enqueue_put(entry, body)).await {
+    match tokio::task::spawn_blocking(move || store.enqueue_put(entry, queued_body)).await {
         Ok(Ok(queued)) => {
             // Requests right behind this one hit memory while the store commits.
-            shared
-                .hot
-                .insert(generation, queued.meta.clone(), response.body.clone());
+            shared.hot.insert(generation, queued.meta.clone(), body);
             watch_queued_put(shared, queued);
             true
         }
