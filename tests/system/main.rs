@@ -8,6 +8,7 @@ mod clients;
 mod config_cli;
 mod containment;
 mod crash_safety;
+mod eviction;
 mod graphql_cache;
 mod metrics;
 mod policy_cli;
