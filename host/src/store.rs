@@ -5,9 +5,9 @@
 //! - **Integrity**: `get` rehashes every body it returns; a body that no longer matches its CID
 //!   is removed with every entry using it and reported as a miss, so it is refetched, never
 //!   served.
-//! - **Durability**: every change goes through one writer thread ([`writer`]) that commits all
-//!   writes waiting at that moment in one transaction with [`redb::Durability::Immediate`]
-//!   (group commit: one fsync per batch, not per write). A synchronous call (`put`, `refresh`,
+//! - **Durability**: every change goes through one writer thread (`store/writer.rs`) that
+//!   commits all writes waiting at that moment in one transaction with
+//!   [`redb::Durability::Immediate`] (group commit: one fsync per batch, not per write). A synchronous call (`put`, `refresh`,
 //!   `invalidate`, ...) returns only after the commit holding its write, so an entry `put`
 //!   returned for survives `kill -9` and power loss, and a crash mid-burst leaves the last
 //!   committed state, never a torn one. [`Store::enqueue_put`] returns at once (write-behind);
@@ -17,7 +17,8 @@
 //!   that exceeded them by evicting least recently used entries ([`StoreLimits`]).
 //! - **Concurrency**: [`Store`] is `Send + Sync` and a cheap `Clone` (an `Arc` inside); reads run
 //!   in parallel on their own snapshots, writes land in the order they were queued. Calls block
-//!   on disk I/O: async callers use `tokio::task::spawn_blocking` for anything that writes, or
+//!   on disk I/O: async callers use `tokio::task::spawn_blocking` for anything that writes (a
+//!   write waited for on an async worker thread panics rather than stall it), or
 //!   [`Ticket::done`]. The writer stops, after committing everything queued, when the last clone
 //!   drops.
 //!
