@@ -5,14 +5,14 @@
 //! - **Integrity**: `get` rehashes every body it returns; a body that no longer matches its CID
 //!   is removed with every entry using it and reported as a miss, so it is refetched, never
 //!   served.
-//! - **Durability**: every change goes through one writer thread (`store/writer.rs`) that
-//!   commits all writes waiting at that moment in one transaction with
-//!   [`redb::Durability::Immediate`] (group commit: one fsync per batch, not per write). A synchronous call (`put`, `refresh`,
-//!   `invalidate`, ...) returns only after the commit holding its write, so an entry `put`
-//!   returned for survives `kill -9` and power loss, and a crash mid-burst leaves the last
-//!   committed state, never a torn one. [`Store::enqueue_put`] returns at once (write-behind);
-//!   its [`Ticket`] says when the entry is durable. Access-time updates, which may be lost
-//!   harmlessly, are queued without waiting and skip the fsync when alone in a batch.
+//! - **Durability**: every change goes through one writer thread (`store/writer.rs`) that commits
+//!   all writes waiting at that moment in one transaction with [`redb::Durability::Immediate`]
+//!   (group commit: one fsync per batch, not per write). A synchronous call (`put`, `refresh`,
+//!   `invalidate`, ...) returns only after the commit holding its write, so an entry `put` returned
+//!   for survives `kill -9` and power loss, and a crash mid-burst leaves the last committed state,
+//!   never a torn one. [`Store::enqueue_put`] returns at once (write-behind); its [`Ticket`] says
+//!   when the entry is durable. Access-time updates, which may be lost harmlessly, are queued
+//!   without waiting and skip the fsync when alone in a batch.
 //! - **Bounds**: entries and distinct body bytes, enforced in the same transaction as the `put`
 //!   that exceeded them by evicting least recently used entries ([`StoreLimits`]).
 //! - **Concurrency**: [`Store`] is `Send + Sync` and a cheap `Clone` (an `Arc` inside); reads run
