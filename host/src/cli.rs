@@ -1,11 +1,15 @@
 //! The command line: clap's view of the arguments ([`Cli`]) and the dispatcher that turns them
 //! into a validated [`Config`] and runs a command.
 
+mod admin_client;
 mod api_cmd;
+mod api_transport;
 mod cache_cmd;
 mod config_cmd;
+mod discovery;
 mod peers_cmd;
 mod policy_cmd;
+mod proxy_setup;
 mod serve_client;
 mod serve_cmd;
 mod stats_cmd;
@@ -59,9 +63,11 @@ pub enum Command {
     Stats(stats_cmd::StatsArgs),
     /// List the fleet peers of a running `ghmesh serve`: address, state, round trip, faults.
     Peers(peers_cmd::PeersArgs),
-    /// Call the GitHub API through a running `ghmesh serve`, like `gh api` (same cache).
+    /// Call the GitHub API like `gh api`, through the cache: via a running `ghmesh serve`, else
+    /// from the store directly.
     Api(api_cmd::ApiArgs),
-    /// Inspect and maintain the response store (stop `serve` first: the store is locked while it runs).
+    /// Inspect and maintain the response store (through a running `serve`'s admin API while it
+    /// holds the store).
     #[command(subcommand)]
     Cache(cache_cmd::CacheCommand),
     /// Inspect and exercise policy components.
@@ -89,7 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve_cmd::run(args, &config),
         Command::Stats(args) => stats_cmd::run(args),
         Command::Peers(args) => peers_cmd::run(args),
-        Command::Api(args) => api_cmd::run(args),
+        Command::Api(args) => api_cmd::run(args, &config),
         Command::Cache(command) => cache_cmd::run(command, &config),
         Command::Policy(command) => policy_cmd::run(command, &config),
         Command::Config(command) => config_cmd::run(command, &config),

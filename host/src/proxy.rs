@@ -1,9 +1,11 @@
 //! The GitHub API caching proxy: front ends (base-URL reverse proxy, forward proxy for
 //! `api.github.localhost`, unix socket), the upstream client, coalescing, rate-limit tracking and
 //! the orchestration of each request ([`handler`]), and what it reports (`/metrics`,
-//! `/_ghmesh/stats`). Decisions come from the cache-policy component; bodies live in the
+//! `/_ghmesh/stats`), store maintenance for the CLI ([`admin`]) and request ids in every log line
+//! ([`request_id`]). Decisions come from the cache-policy component; bodies live in the
 //! [`crate::store`].
 
+pub mod admin;
 mod coalesce;
 mod fleet;
 mod frontend;
@@ -14,10 +16,12 @@ mod metrics;
 mod outcome;
 mod partition;
 mod ratelimit;
+pub mod request_id;
 mod rewrite;
 mod stats;
 mod upstream;
 
+pub use admin::AdminToken;
 pub use fleet::serve_peers;
 pub use frontend::FORWARD_HOST;
 pub use outcome::Outcome;
@@ -64,6 +68,8 @@ pub struct Shared {
     default_ttl_secs: u32,
     /// The fleet mesh, when this node is in one.
     mesh: Option<Mesh>,
+    /// Authorises the `/_ghmesh/cache` endpoints; `None` turns them off (every call is 401).
+    admin_token: Option<AdminToken>,
 }
 
 /// What `serve` needs to run.
@@ -80,6 +86,8 @@ pub struct ProxySettings {
     pub default_ttl_secs: u32,
     /// The fleet mesh, when this node joins one.
     pub mesh: Option<Mesh>,
+    /// The secret of the admin endpoints, or `None` for none (an in-process proxy).
+    pub admin_token: Option<AdminToken>,
 }
 
 impl Shared {
@@ -103,6 +111,7 @@ impl Shared {
                 .collect(),
             default_ttl_secs: settings.default_ttl_secs,
             mesh: settings.mesh,
+            admin_token: settings.admin_token,
         })
     }
 
@@ -150,15 +159,18 @@ impl Shared {
     }
 }
 
-/// The HTTP application: internal endpoints, everything else proxied.
+/// The HTTP application: internal endpoints, everything else proxied; every request with an id
+/// and a span carrying it ([`request_id`]).
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let app = Router::new()
         .route("/metrics", get(metrics_endpoint))
         .route("/_ghmesh/stats", get(stats_endpoint))
         .route("/_ghmesh/peers", get(peers_endpoint))
         .route("/_ghmesh/health", get(|| async { "ok" }))
+        .merge(admin::routes())
         .fallback(proxy_endpoint)
-        .with_state(shared)
+        .with_state(shared);
+    request_id::apply(app)
 }
 
 async fn stats_endpoint(State(shared): State<Arc<Shared>>) -> axum::Json<serde_json::Value> {
@@ -199,12 +211,14 @@ pub struct Listeners {
     pub unix_socket: Option<PathBuf>,
 }
 
-/// Serves until `shutdown` resolves; then stops accepting and finishes in-flight requests.
+/// Serves until `shutdown` resolves; then stops accepting, finishes in-flight requests and
+/// waits until every response already answered as stored (write-behind) is committed.
 pub async fn serve(
     shared: Arc<Shared>,
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let store = shared.store.clone();
     let app = router(shared);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -238,5 +252,11 @@ pub async fn serve(
     if let Some(task) = unix {
         task.await??;
     }
+    // Dropping the last store handle would commit the queue too; flushing here makes a graceful
+    // stop durable before `serve` returns, and a failure an error instead of a log line.
+    tokio::task::spawn_blocking(move || store.flush())
+        .await
+        .map_err(|e| anyhow::Error::new(e).context("store flush task failed"))?
+        .map_err(|e| anyhow::Error::new(e).context("committing queued store writes on shutdown"))?;
     Ok(())
 }

@@ -5,16 +5,22 @@
 //! - **Integrity**: `get` rehashes every body it returns; a body that no longer matches its CID
 //!   is removed with every entry using it and reported as a miss, so it is refetched, never
 //!   served.
-//! - **Durability**: each change is one write transaction committed with
-//!   [`redb::Durability::Immediate`] (fsync), so an entry `put` returned for survives `kill -9`
-//!   and power loss, and a crash mid-burst leaves the last committed state. The cost is an fsync
-//!   per stored response (well under the upstream round trip it saves); only access-time
-//!   updates, which may be lost harmlessly, skip it.
+//! - **Durability**: every change goes through one writer thread (`store/writer.rs`) that commits
+//!   all writes waiting at that moment in one transaction with [`redb::Durability::Immediate`]
+//!   (group commit: one fsync per batch, not per write). A synchronous call (`put`, `refresh`,
+//!   `invalidate`, ...) returns only after the commit holding its write, so an entry `put` returned
+//!   for survives `kill -9` and power loss, and a crash mid-burst leaves the last committed state,
+//!   never a torn one. [`Store::enqueue_put`] returns at once (write-behind); its [`Ticket`] says
+//!   when the entry is durable. Access-time updates, which may be lost harmlessly, are queued
+//!   without waiting and skip the fsync when alone in a batch.
 //! - **Bounds**: entries and distinct body bytes, enforced in the same transaction as the `put`
 //!   that exceeded them by evicting least recently used entries ([`StoreLimits`]).
 //! - **Concurrency**: [`Store`] is `Send + Sync` and a cheap `Clone` (an `Arc` inside); reads run
-//!   in parallel, writes are serialised by redb. Calls block on disk I/O: async callers use
-//!   `tokio::task::spawn_blocking` for anything that writes.
+//!   in parallel on their own snapshots, writes land in the order they were queued. Calls block
+//!   on disk I/O: async callers use `tokio::task::spawn_blocking` for anything that writes (a
+//!   write waited for on an async worker thread panics rather than stall it), or
+//!   [`Ticket::done`]. The writer stops, after committing everything queued, when the last clone
+//!   drops.
 //!
 //! The store knows nothing of HTTP servers, the mesh or wasmtime: keys are opaque strings and
 //! freshness is arithmetic on the values the caller stored.
@@ -25,24 +31,31 @@ mod error;
 mod eviction;
 mod index;
 mod paths;
+mod queue;
 mod tables;
 #[cfg(test)]
 mod tests;
+mod ticket;
 mod verify;
+mod writer;
 
 pub use self::cid::{RAW_CODEC, SHA2_256, body_cid, verify};
 pub use entry::{EntryMeta, NewEntry, Share};
 pub use error::StoreError;
 pub use eviction::StoreLimits;
+pub use ticket::Ticket;
 pub use verify::{CorruptBlob, VerifyReport};
+pub use writer::WriteStats;
 
 use crate::clock::unix_now;
+use bytes::Bytes;
 use error::Fault;
 use index::{Index, Row};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tables::{BLOBS, ENTRIES, INFO, INFO_BLOB_BYTES, LRU, Prepared};
+use writer::Writer;
 
 /// Name of the database file inside the store directory.
 pub const DB_FILE: &str = "store.redb";
@@ -65,16 +78,29 @@ pub struct StoreStats {
     pub db_file_bytes: Option<u64>,
 }
 
-/// The response store. Clones share one database.
+/// A put queued by [`Store::enqueue_put`]: the entry as it will be stored, and the ticket that
+/// resolves once it is durable.
+#[derive(Debug)]
+pub struct QueuedPut {
+    /// The entry, complete with CID, size and access time, computed before queueing.
+    pub meta: EntryMeta,
+    /// Resolves once the commit holding the entry is durable, or with the error that stopped it.
+    pub ticket: Ticket<()>,
+}
+
+/// The response store. Clones share one database and one writer.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    db: Database,
+    /// Every write goes through it. Declared first so it is dropped (flushed and joined) first.
+    writer: Writer,
+    /// Shared with the writer thread; reads use it directly.
+    db: Arc<Database>,
     /// The database file, or `<memory>`: named in every error.
-    path: PathBuf,
+    path: Arc<Path>,
     persistent: bool,
     limits: StoreLimits,
     /// Unix seconds; replaceable so tests can age entries.
@@ -173,8 +199,11 @@ impl Store {
             ),
             Prepared::Ready => {}
         }
+        let db = Arc::new(db);
+        let path: Arc<Path> = path.into();
         Ok(Store {
             inner: Arc::new(Inner {
+                writer: Writer::spawn(db.clone(), path.clone())?,
                 db,
                 path,
                 persistent,
@@ -198,20 +227,14 @@ impl Store {
         (self.inner.clock)()
     }
 
-    /// Runs `f` in one write transaction and commits it with `durability`; any error aborts.
-    fn write<T>(
+    /// Queues `f` to the writer and waits until the commit holding it is durable. `f` may run
+    /// twice (a failed batch is redone write by write), each time in a fresh transaction.
+    fn write<T: Send + 'static>(
         &self,
-        durability: Durability,
-        f: impl FnOnce(&mut Index<'_>) -> Result<T, Fault>,
+        what: &'static str,
+        f: impl FnMut(&mut Index<'_>) -> Result<T, Fault> + Send + 'static,
     ) -> Result<T, StoreError> {
-        (|| {
-            let mut txn = self.inner.db.begin_write()?;
-            txn.set_durability(durability)?;
-            let out = f(&mut Index::open(&txn)?)?;
-            txn.commit()?;
-            Ok(out)
-        })()
-        .map_err(|e: Fault| e.at(&self.inner.path))
+        self.inner.writer.submit(what, true, 0, f).wait()
     }
 
     /// Runs `f` on one read snapshot.
@@ -224,9 +247,21 @@ impl Store {
 
     /// Stores a response: the body under its CID (once, however many entries share it), the
     /// entry under `new.key` (replacing and releasing any previous one), then evicts least
-    /// recently used entries while over a bound — all in one durable transaction. A body larger
-    /// than `max_bytes` is refused with [`StoreError::TooLarge`], leaving the store unchanged.
+    /// recently used entries while over a bound — all in one transaction, and returns once that
+    /// is durable. A body larger than `max_bytes` is refused with [`StoreError::TooLarge`], an
+    /// unindexable path with [`StoreError::InvalidEntry`], leaving the store unchanged.
     pub fn put(&self, new: NewEntry, body: &[u8]) -> Result<EntryMeta, StoreError> {
+        let queued = self.enqueue_put(new, Bytes::copy_from_slice(body))?;
+        queued.ticket.wait()?;
+        Ok(queued.meta)
+    }
+
+    /// Queues a [`Store::put`] and returns at once (write-behind) with the entry as it will be
+    /// stored. The entry is readable once the ticket resolves `Ok`; until then [`Store::get`]
+    /// may still miss it. A crash before then loses it (the store keeps its last committed
+    /// state). The same checks as `put` run before queueing, so their errors come back here;
+    /// only database failures come through the ticket. Waits only while the write queue is full.
+    pub fn enqueue_put(&self, new: NewEntry, body: Bytes) -> Result<QueuedPut, StoreError> {
         let size = body.len() as u64;
         let max = self.inner.limits.max_bytes;
         if size > max {
@@ -237,19 +272,32 @@ impl Store {
             ..new
         };
         paths::check(&new.path).map_err(|reason| StoreError::InvalidEntry { reason })?;
-        let cid = body_cid(body).to_string();
+        let cid = body_cid(&body).to_string();
         let meta = EntryMeta::from_new(new, cid, size, self.now());
-        let evicted = self.write(Durability::Immediate, |ix| {
-            ix.insert(&meta, body)?;
-            eviction::evict(ix, &self.inner.limits, &meta.key)
-        })?;
-        if evicted > 0 {
-            tracing::debug!(
-                evicted,
-                "store over its limits: evicted least recently used"
-            );
-        }
-        Ok(meta)
+        let (stored, limits) = (meta.clone(), self.inner.limits);
+        let weight = body.len();
+        let ticket = self.inner.writer.submit("put", true, weight, move |ix| {
+            ix.insert(&stored, &body)?;
+            let evicted = eviction::evict(ix, &limits, &stored.key)?;
+            if evicted > 0 {
+                tracing::debug!(
+                    evicted,
+                    "store over its limits: evicted least recently used"
+                );
+            }
+            Ok(())
+        });
+        Ok(QueuedPut { meta, ticket })
+    }
+
+    /// Waits until every write queued before this call is durable (including access times).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.write("flush", |_| Ok(()))
+    }
+
+    /// What the writer has done so far: commits against writes shows the batching.
+    pub fn write_stats(&self) -> WriteStats {
+        self.inner.writer.stats()
     }
 
     /// The entry under `key` with its body, after checking the body against its CID. A body
@@ -257,14 +305,16 @@ impl Store {
     /// and reported as `Ok(None)` so the caller refetches: a corrupt body is never served.
     ///
     /// A hit records its access time only when the stored one is older than
-    /// [`ACCESS_GRANULARITY_SECS`], in a commit without fsync: losing it in a crash only makes
-    /// LRU order slightly older, and most hits stay read-only.
+    /// [`ACCESS_GRANULARITY_SECS`], queued without waiting for it (and skipped when the write
+    /// queue is full): losing it in a crash only makes LRU order slightly older, and most hits
+    /// stay read-only. The returned entry carries the new access time.
     pub fn get(&self, key: &str) -> Result<Option<(EntryMeta, Vec<u8>)>, StoreError> {
         let (mut meta, body) = match self.lookup(key)? {
             Lookup::Absent => return Ok(None),
             Lookup::Unservable(why) => {
                 tracing::warn!(key, "store entry {why}: removed");
-                self.write(Durability::Immediate, |ix| ix.remove_if_unservable(key))?;
+                let key = key.to_owned();
+                self.write("remove unservable", move |ix| ix.remove_if_unservable(&key))?;
                 return Ok(None);
             }
             Lookup::Found(meta, body) => (*meta, body),
@@ -272,15 +322,16 @@ impl Store {
         if !verify(&meta.cid, &body) {
             tracing::warn!(key, cid = %meta.cid, "stored body does not match its CID: removed");
             let cid = meta.cid;
-            self.write(Durability::Immediate, |ix| ix.purge_if_corrupt(&cid))?;
+            self.write("purge corrupt", move |ix| ix.purge_if_corrupt(&cid))?;
             return Ok(None);
         }
         let now = self.now();
         if now.saturating_sub(meta.last_access) >= ACCESS_GRANULARITY_SECS {
-            match self.touch(key, &meta.cid, now) {
-                Ok(()) => meta.last_access = now,
+            if self.touch(key, &meta.cid, now) {
+                meta.last_access = now;
+            } else {
                 // A lost access time only ages the entry; the hit itself is fine.
-                Err(e) => tracing::warn!(key, "recording store access time failed: {e}"),
+                tracing::debug!(key, "store write queue full: access time not recorded");
             }
         }
         Ok(Some((meta, body)))
@@ -314,19 +365,24 @@ impl Store {
         Ok(body.filter(|body| verify(cid, body)))
     }
 
-    /// Moves `key` to the recent end of the LRU order, if it still holds body `cid`.
-    fn touch(&self, key: &str, cid: &str, now: u64) -> Result<(), StoreError> {
-        self.write(Durability::None, |ix| {
-            if let Some(Row::Meta(mut meta)) = ix.row(key)?
-                && meta.cid == cid
-                && now.saturating_sub(meta.last_access) >= ACCESS_GRANULARITY_SECS
-            {
-                let previous = meta.last_access;
-                meta.last_access = now;
-                ix.rewrite(&meta, previous)?;
-            }
-            Ok(())
-        })
+    /// Queues moving `key` to the recent end of the LRU order, if it still holds body `cid`,
+    /// without waiting and without fsync of its own; whether it was queued (a failure is logged
+    /// by the writer).
+    fn touch(&self, key: &str, cid: &str, now: u64) -> bool {
+        let (key, cid) = (key.to_owned(), cid.to_owned());
+        self.inner
+            .writer
+            .try_submit("access time", false, move |ix| {
+                if let Some(Row::Meta(mut meta)) = ix.row(&key)?
+                    && meta.cid == cid
+                    && now.saturating_sub(meta.last_access) >= ACCESS_GRANULARITY_SECS
+                {
+                    let previous = meta.last_access;
+                    meta.last_access = now;
+                    ix.rewrite(&meta, previous)?;
+                }
+                Ok(())
+            })
     }
 
     /// The entry under `key` without its body (no CID check, no access-time update): for
@@ -349,16 +405,16 @@ impl Store {
         etag: Option<String>,
         last_modified: Option<String>,
     ) -> Result<Option<EntryMeta>, StoreError> {
-        let now = self.now();
-        self.write(Durability::Immediate, |ix| {
-            let Some(Row::Meta(mut meta)) = ix.row(key)? else {
+        let (now, key) = (self.now(), key.to_owned());
+        self.write("refresh", move |ix| {
+            let Some(Row::Meta(mut meta)) = ix.row(&key)? else {
                 return Ok(None);
             };
             let previous = meta.last_access;
             meta.fetched_at = fetched_at;
-            meta.headers = headers;
-            meta.etag = etag;
-            meta.last_modified = last_modified;
+            meta.headers.clone_from(&headers);
+            meta.etag.clone_from(&etag);
+            meta.last_modified.clone_from(&last_modified);
             meta.last_access = now;
             ix.rewrite(&meta, previous)?;
             Ok(Some(*meta))
@@ -370,7 +426,7 @@ impl Store {
     /// (lowercase, no trailing `/`). Returns the number of entries removed.
     pub fn invalidate(&self, path: &str, include_descendants: bool) -> Result<usize, StoreError> {
         let path = paths::normalize(path);
-        self.write(Durability::Immediate, |ix| {
+        self.write("invalidate", move |ix| {
             let rows = ix.rows_at(&path, include_descendants)?;
             ix.remove_path_rows(&rows)
         })
@@ -378,18 +434,19 @@ impl Store {
 
     /// Removes the entry under `key`; whether there was one.
     pub fn remove(&self, key: &str) -> Result<bool, StoreError> {
-        self.write(Durability::Immediate, |ix| ix.remove(key))
+        let key = key.to_owned();
+        self.write("remove", move |ix| ix.remove(&key))
     }
 
     /// Removes every entry and body; returns the number of entries removed.
     pub fn clear(&self) -> Result<usize, StoreError> {
-        self.write(Durability::Immediate, |ix| ix.clear())
+        self.write("clear", |ix| ix.clear())
     }
 
     /// Removes entries stale by more than `grace_secs` at `now` (`now > fetched_at + ttl +
     /// grace`), which even a stale-if-error answer would no longer use; returns how many.
     pub fn prune(&self, now: u64, grace_secs: u64) -> Result<usize, StoreError> {
-        self.write(Durability::Immediate, |ix| {
+        self.write("prune", move |ix| {
             let keys = ix.select(|meta| now > meta.expires_at().saturating_add(grace_secs))?;
             for key in &keys {
                 ix.remove(key)?;
@@ -435,7 +492,7 @@ impl Store {
         })?;
         let db_file_bytes = if self.inner.persistent {
             let meta = std::fs::metadata(&self.inner.path).map_err(|source| StoreError::Io {
-                path: self.inner.path.clone(),
+                path: self.inner.path.to_path_buf(),
                 source,
             })?;
             Some(meta.len())

@@ -1,6 +1,8 @@
 //! Helpers for ghmesh's system tests: paths of the test-only components, a runner for the
-//! `ghmesh` binary in an isolated working directory, and the third-party rig ([`rig`]).
+//! `ghmesh` binary in an isolated working directory, the third-party rig ([`rig`]), and the
+//! polling-workload benchmark harness ([`polling`]).
 
+pub mod polling;
 pub mod rig;
 
 use std::path::{Path, PathBuf};

@@ -190,10 +190,13 @@ pub fn curl(url: &str, args: &[&str]) -> Exchange {
 }
 
 /// A minimal upstream for tests that need many distinct, always-available resources (recorded
-/// fixtures serve each response once): answers every GET with a small JSON body naming the path.
+/// fixtures serve each response once): answers every request with a small JSON body naming the
+/// path, and counts the requests it answered.
 pub struct EchoUpstream {
     /// Its base URL.
     pub url: String,
+    /// Requests answered so far.
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl EchoUpstream {
@@ -202,25 +205,49 @@ impl EchoUpstream {
     pub fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = requests.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                std::thread::spawn(move || echo(stream));
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    if echo(stream) {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
             }
         });
-        Self { url }
+        Self { url, requests }
+    }
+
+    /// How many requests it has answered (what GitHub would have seen).
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
-fn echo(stream: std::net::TcpStream) {
-    use std::io::Write;
+/// Answers one request; whether it got one. Reads a request body (`content-length`), so that
+/// closing the connection after a write does not reset it before the client read the answer.
+fn echo(stream: std::net::TcpStream) -> bool {
+    use std::io::{Read, Write};
     let mut reader = BufReader::new(&stream);
     let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
+    if reader.read_line(&mut request_line).is_err() || request_line.is_empty() {
+        return false;
     }
     let mut line = String::new();
+    let mut body_length = 0usize;
     while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        if let Some((name, value)) = line.split_once(':')
+            && name.trim().eq_ignore_ascii_case("content-length")
+        {
+            body_length = value.trim().parse().unwrap_or(0);
+        }
         line.clear();
+    }
+    let mut body = vec![0; body_length];
+    if reader.read_exact(&mut body).is_err() {
+        return false;
     }
     let path = request_line
         .split_whitespace()
@@ -233,12 +260,49 @@ fn echo(stream: std::net::TcpStream) {
         path.len(),
         body.len()
     );
-    let _ = (&stream).write_all(response.as_bytes());
+    (&stream).write_all(response.as_bytes()).is_ok()
 }
 
 impl Serve {
     /// The process id, for signals.
     pub fn pid(&self) -> u32 {
         self._process.0.id()
+    }
+}
+
+impl Serve {
+    /// Starts `ghmesh serve` like [`Serve::start`], with `env` added to its environment and its
+    /// standard error (the log) written to `log`.
+    pub fn start_logged(
+        sandbox: &crate::Sandbox,
+        upstream: &str,
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> Self {
+        let mut command =
+            sandbox.command(&["serve", "--listen", "127.0.0.1:0", "--upstream", upstream]);
+        command
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).expect("create log file"));
+        Self::ready(command.spawn().expect("start ghmesh serve"))
+    }
+
+    /// Waits for the ready line of a started serve and reads its address from it.
+    fn ready(mut child: Child) -> Self {
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("ready line");
+        let address = line
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix("http://"))
+            .unwrap_or_else(|| panic!("no address in ready line: {line:?}"))
+            .to_string();
+        Self {
+            url: format!("http://{address}"),
+            _process: Running(child),
+        }
     }
 }

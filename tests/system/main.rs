@@ -3,11 +3,16 @@
 mod api_cache;
 mod api_cli;
 mod bad_input;
+mod cache_admin;
 mod clients;
 mod config_cli;
 mod containment;
 mod crash_safety;
+mod eviction;
+mod graphql_cache;
 mod metrics;
 mod policy_cli;
+mod polling;
+mod request_ids;
 mod seed_config;
 mod third_party;

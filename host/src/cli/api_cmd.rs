@@ -1,10 +1,11 @@
-//! `ghmesh api`: a `gh api`-like client that sends one GitHub REST (or GraphQL) call through a
-//! running `ghmesh serve`, so it is answered from the same cache as every other client.
-//!
-//! Only the "through a running serve" mode exists: the store is locked while `serve` runs, and
-//! answering from the store without a serve is not implemented yet.
+//! `ghmesh api`: a `gh api`-like client that sends one GitHub REST (or GraphQL) call through the
+//! same cache as every other client: a running `ghmesh serve` when one is named or discovered,
+//! else the proxy built in this process over the store ([`super::api_transport`]).
 
-use super::serve_client::{self, ServeUrl};
+use super::api_transport::Transport;
+use super::proxy_setup::UpstreamArgs;
+use super::serve_client::ServeTarget;
+use crate::config::Config;
 use anyhow::Context;
 use clap::Args;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
@@ -22,9 +23,11 @@ const DEFAULT_ACCEPT: &str = "application/vnd.github+json";
 /// Options of `ghmesh api`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Only the mode through a running `ghmesh serve` exists today (answering from the store without a \
-serve is not implemented). The token comes from GH_TOKEN or GITHUB_TOKEN unless an Authorization \
-header is given; it is never printed.
+Where the call goes: --url / GHMESH_URL names a running `ghmesh serve`; without it, the serve \
+recorded in the cache directory's serve.json is used if it answers; otherwise the call is \
+answered in-process from the store in the cache directory (GitHub is asked on a miss, at \
+--upstream). The token comes from GH_TOKEN or GITHUB_TOKEN unless an Authorization header is \
+given; it is never printed.
 
 With --paginate, JSON array pages are merged into one array (gh prints page after page); pages \
 that are not arrays are printed one after another. With -i, each page's status line and headers \
@@ -40,9 +43,12 @@ pub struct ApiArgs {
     /// API path, e.g. `repos/OWNER/REPO` or `/repos/OWNER/REPO?per_page=100` (leading slash optional).
     #[arg(value_name = "PATH")]
     pub path: String,
-    /// Where the proxy answers.
+    /// Which serve to use, if any.
     #[command(flatten)]
-    pub serve: ServeUrl,
+    pub serve: ServeTarget,
+    /// GitHub, when answering in-process.
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
     /// HTTP method [default: GET, or POST when fields or --input are given].
     #[arg(short = 'X', long, value_name = "METHOD")]
     pub method: Option<String>,
@@ -68,23 +74,30 @@ pub struct ApiArgs {
 }
 
 /// Sends the call (and its next pages) and prints the answer.
-pub fn run(args: ApiArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: ApiArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let token = ["GH_TOKEN", "GITHUB_TOKEN"]
         .into_iter()
         .find_map(|name| std::env::var(name).ok().filter(|t| !t.is_empty()));
+    // Arguments first: a mistake is reported before any serve is probed or store opened.
     let request = Request::build(&args, token.as_deref())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let mut stdout = std::io::stdout().lock();
     let pretty = std::io::stdout().is_terminal();
-    runtime.block_on(request.send(&args, pretty, &mut stdout))
+    runtime.block_on(async {
+        let transport = Transport::choose(&args.serve, config, &args.upstream, TIMEOUT).await?;
+        let sent = request.send(&transport, &args, pretty, &mut stdout).await;
+        transport.finish().await?;
+        sent
+    })
 }
 
-/// A prepared call: method, first URL, headers and body.
+/// A prepared call: method, target (path and query, relative to the proxy's base), headers and
+/// body.
 struct Request {
     method: reqwest::Method,
-    url: url::Url,
+    target: String,
     headers: HeaderMap,
     body: Option<Vec<u8>>,
 }
@@ -112,14 +125,18 @@ impl Request {
         if args.paginate && method != reqwest::Method::GET {
             anyhow::bail!("--paginate works only with GET requests");
         }
-        let mut url = api_url(&args.serve.url, &args.path)?;
+        let mut target = format!("/{}", args.path.trim_start_matches('/'));
         let fields_in_query = method == reqwest::Method::GET || input.is_some();
         let body = if fields_in_query {
             if !fields.is_empty() {
-                let mut query = url.query_pairs_mut();
+                let mut query = url::form_urlencoded::Serializer::new(String::new());
                 for (key, value) in &fields {
                     query.append_pair(key, &query_value(value));
                 }
+                if !target.ends_with(['?', '&']) {
+                    target.push(if target.contains('?') { '&' } else { '?' });
+                }
+                target.push_str(&query.finish());
             }
             input
         } else if fields.is_empty() {
@@ -131,7 +148,7 @@ impl Request {
         let headers = headers(&args.headers, token, body.is_some() && args.input.is_none())?;
         Ok(Self {
             method,
-            url,
+            target,
             headers,
             body,
         })
@@ -140,48 +157,30 @@ impl Request {
     /// Sends the first request and, with `--paginate`, every next page; prints as it goes.
     async fn send(
         self,
+        transport: &Transport,
         args: &ApiArgs,
         pretty: bool,
         out: &mut impl Write,
     ) -> anyhow::Result<ExitCode> {
-        let client = serve_client::client(TIMEOUT)?;
-        let mut next = Some(self.url.clone());
+        let mut next = Some(api_url(transport.base(), &self.target)?);
         let mut body = self.body;
         let mut pages: Vec<Vec<u8>> = Vec::new();
         while let Some(url) = next.take() {
-            tracing::debug!(method = %self.method, %url, "ghmesh api request");
-            let mut builder = client
-                .request(self.method.clone(), url.clone())
-                .headers(self.headers.clone());
-            if let Some(bytes) = body.take() {
-                builder = builder.body(bytes);
-            }
-            let response = builder.send().await.map_err(|error| {
-                if error.is_connect() || error.is_timeout() {
-                    anyhow::anyhow!(
-                        "no ghmesh serve answering at {}: start one with `ghmesh serve` (or pass \
-                         --url / set GHMESH_URL)",
-                        args.serve.url
-                    )
-                } else {
-                    anyhow::Error::new(error.without_url()).context(format!(
-                        "{} {}",
-                        self.method,
-                        url.path()
-                    ))
-                }
-            })?;
-            let status = response.status();
+            tracing::debug!(method = %self.method, path = %url.path(), "ghmesh api request");
+            let answer = transport
+                .send(self.method.clone(), &url, &self.headers, body.take())
+                .await?;
+            let status = answer.status;
             if args.include {
-                writeln!(out, "{:?} {status}", response.version())?;
-                for (name, value) in response.headers() {
+                writeln!(out, "{:?} {status}", answer.version)?;
+                for (name, value) in &answer.headers {
                     writeln!(out, "{name}: {}", String::from_utf8_lossy(value.as_bytes()))?;
                 }
                 writeln!(out)?;
             }
             if args.paginate && status.is_success() {
-                next = response
-                    .headers()
+                next = answer
+                    .headers
                     .get_all(reqwest::header::LINK)
                     .iter()
                     .filter_map(|value| value.to_str().ok())
@@ -189,17 +188,13 @@ impl Request {
                     .map(|link| same_origin_link(&url, &link))
                     .transpose()?;
             }
-            let bytes = response
-                .bytes()
-                .await
-                .with_context(|| format!("reading the answer to {}", url.path()))?;
             if !status.is_success() {
-                print_body(out, &bytes, pretty)?;
+                print_body(out, &answer.body, pretty)?;
                 out.flush()?;
                 eprintln!("error: HTTP {status}");
                 return Ok(ExitCode::FAILURE);
             }
-            pages.push(bytes.to_vec());
+            pages.push(answer.body.to_vec());
         }
         print_pages(out, &pages, pretty)?;
         out.flush()?;
@@ -469,10 +464,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(get.method, reqwest::Method::GET);
+        assert_eq!(get.target, "/repos/o/r/issues?a=1&state=all&per_page=3");
         assert_eq!(
-            get.url.as_str(),
+            api_url("http://127.0.0.1:8080", &get.target)
+                .unwrap()
+                .as_str(),
             "http://127.0.0.1:8080/repos/o/r/issues?a=1&state=all&per_page=3"
         );
+        let spaced = Request::build(
+            &args(&["-X", "GET", "search/issues", "-f", "q=a b&c"]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(spaced.target, "/search/issues?q=a+b%26c");
         assert!(get.body.is_none());
 
         let post = Request::build(
@@ -517,8 +521,14 @@ mod tests {
     #[test]
     fn paginate_needs_get_and_base_paths_are_kept() {
         assert!(Request::build(&args(&["--paginate", "-X", "POST", "x"]), None).is_err());
+        assert!(Request::build(&args(&["--url", "ftp://h/", "x"]), None).is_err());
         let ghes = Request::build(&args(&["--url", "http://h:1/api/v3/", "/user"]), None).unwrap();
-        assert_eq!(ghes.url.as_str(), "http://h:1/api/v3/user");
+        assert_eq!(
+            api_url("http://h:1/api/v3/", &ghes.target)
+                .unwrap()
+                .as_str(),
+            "http://h:1/api/v3/user"
+        );
     }
 
     #[test]

@@ -1,17 +1,25 @@
-//! `ghmesh cache ...`: inspect and maintain the response store on disk (`cache.dir`).
+//! `ghmesh cache ...`: inspect and maintain the response store (`cache.dir`).
 //!
-//! The store is locked by a running proxy, so these commands are for a stopped one (or for a
-//! runner's cache directory restored before the proxy starts). Listings show only columns that
-//! cannot carry a credential: never header values.
+//! The store is opened directly when it is free; while a `ghmesh serve` holds its lock, the same
+//! commands go through that serve's admin API, found with the discovery file, and print the same
+//! output. Listings show only columns that cannot carry a credential: never header values.
 
+use super::admin_client::AdminClient;
+use super::discovery::{self, Discovery};
+use super::proxy_setup;
 use crate::clock::unix_now;
 use crate::config::Config;
-use crate::store::{self, EntryMeta, Share, Store, StoreLimits};
+use crate::proxy::admin::{ListedEntry, Removed, StoreSummary, VerifySummary};
+use crate::store::{self, Share, Store, StoreError};
 use anyhow::Context;
 use bytesize::ByteSize;
 use clap::Subcommand;
 use serde_json::json;
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// A verify of a large store through a serve hashes every body; allow it minutes.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Response store commands.
 #[derive(Debug, Subcommand)]
@@ -47,7 +55,8 @@ pub enum CacheCommand {
     Verify,
 }
 
-/// Runs a store command against the store in `config.cache.dir`.
+/// Runs a store command against the store in `config.cache.dir`, directly or through the serve
+/// holding it.
 pub fn run(command: CacheCommand, config: &Config) -> anyhow::Result<ExitCode> {
     let db_path = config.cache.dir.join(store::DB_FILE);
     if let CacheCommand::Clear { yes: false } = command {
@@ -56,8 +65,7 @@ pub fn run(command: CacheCommand, config: &Config) -> anyhow::Result<ExitCode> {
             db_path.display()
         );
     }
-    // Reading commands must not create an empty store as a side effect.
-    if !db_path.exists() {
+    let Some(backend) = Backend::open(config)? else {
         let persistence = if config.cache.persistence {
             ""
         } else {
@@ -65,82 +73,166 @@ pub fn run(command: CacheCommand, config: &Config) -> anyhow::Result<ExitCode> {
         };
         println!("no store at {}{persistence}", db_path.display());
         return Ok(ExitCode::SUCCESS);
-    }
-    let limits = StoreLimits {
-        max_entries: config.cache.max_entries,
-        max_bytes: config.cache.max_size_bytes,
     };
-    let store = Store::open(&config.cache.dir, limits).with_context(|| {
-        format!(
-            "opening the response store in {}",
-            config.cache.dir.display()
-        )
-    })?;
     match command {
-        CacheCommand::Stats { json } => stats(&store, json),
-        CacheCommand::Ls { limit, json } => ls(&store, limit, json),
+        CacheCommand::Stats { json } => {
+            print_stats(&backend.stats()?, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        CacheCommand::Ls { limit, json } => {
+            print_entries(&backend.entries(limit)?, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
         CacheCommand::Prune { grace_secs } => {
-            let removed = store.prune(unix_now(), grace_secs)?;
-            println!("pruned {removed} expired entries");
+            let pruned = backend.prune(grace_secs)?;
+            println!("pruned {} expired entries", pruned.removed);
             Ok(ExitCode::SUCCESS)
         }
         CacheCommand::Clear { .. } => {
-            let removed = store.clear()?;
-            println!("cleared {removed} entries from {}", store.path().display());
+            let cleared = backend.clear()?;
+            println!(
+                "cleared {} entries from {}",
+                cleared.removed,
+                cleared.path.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
-        CacheCommand::Verify => verify(&store),
+        CacheCommand::Verify => Ok(print_verify(&backend.verify()?)),
     }
 }
 
-fn stats(store: &Store, as_json: bool) -> anyhow::Result<ExitCode> {
-    let stats = store.stats()?;
-    let limits = store.limits();
+/// Where the commands are carried out.
+enum Backend {
+    /// The store, opened by this process.
+    Local(Store),
+    /// The admin API of the serve holding the store.
+    Remote(AdminClient, tokio::runtime::Runtime),
+}
+
+impl Backend {
+    /// The store if it is free, else the serve holding it; `None` when there is neither (no
+    /// store file, no serve).
+    fn open(config: &Config) -> anyhow::Result<Option<Self>> {
+        let dir = &config.cache.dir;
+        // Reading commands must not create an empty store as a side effect; without persistence
+        // the only store is in a running serve's memory.
+        let opened = if config.cache.persistence && dir.join(store::DB_FILE).exists() {
+            match proxy_setup::open_store(config) {
+                Ok(store) => return Ok(Some(Self::Local(store))),
+                Err(StoreError::Locked { path }) => Some(path),
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("opening the response store in {}", dir.display())
+                    });
+                }
+            }
+        } else {
+            None
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        match (runtime.block_on(discovery::discover(dir))?, opened) {
+            (Discovery::Live(record), _) => {
+                tracing::debug!(url = %record.url, "store held by a serve: using its admin API");
+                let client = AdminClient::new(&record, ADMIN_TIMEOUT)?;
+                Ok(Some(Self::Remote(client, runtime)))
+            }
+            (_, None) => Ok(None),
+            (Discovery::Stale(record, reason), Some(locked)) => anyhow::bail!(
+                "store {} is locked: the ghmesh serve recorded in {} (pid {}) holds it, but \
+                 {reason}",
+                locked.display(),
+                dir.join(discovery::FILE).display(),
+                record.pid
+            ),
+            (Discovery::Absent, Some(locked)) => anyhow::bail!(
+                "store {} is in use by another process that left no {} (an older ghmesh serve, \
+                 or another `ghmesh cache` command)",
+                locked.display(),
+                discovery::FILE
+            ),
+        }
+    }
+
+    fn stats(&self) -> anyhow::Result<StoreSummary> {
+        match self {
+            Self::Local(store) => Ok(StoreSummary::of(store)?),
+            Self::Remote(client, runtime) => runtime.block_on(client.stats()),
+        }
+    }
+
+    fn entries(&self, limit: usize) -> anyhow::Result<Vec<ListedEntry>> {
+        match self {
+            Self::Local(store) => Ok(store.list(limit)?.iter().map(ListedEntry::from).collect()),
+            Self::Remote(client, runtime) => runtime.block_on(client.entries(limit)),
+        }
+    }
+
+    fn prune(&self, grace_secs: u64) -> anyhow::Result<Removed> {
+        match self {
+            Self::Local(store) => Ok(Removed {
+                removed: store.prune(unix_now(), grace_secs)?,
+                path: store.path().to_path_buf(),
+            }),
+            Self::Remote(client, runtime) => runtime.block_on(client.prune(grace_secs)),
+        }
+    }
+
+    fn clear(&self) -> anyhow::Result<Removed> {
+        match self {
+            Self::Local(store) => Ok(Removed {
+                removed: store.clear()?,
+                path: store.path().to_path_buf(),
+            }),
+            Self::Remote(client, runtime) => runtime.block_on(client.clear()),
+        }
+    }
+
+    fn verify(&self) -> anyhow::Result<VerifySummary> {
+        match self {
+            Self::Local(store) => Ok(store.verify_all()?.into()),
+            Self::Remote(client, runtime) => runtime.block_on(client.verify()),
+        }
+    }
+}
+
+fn print_stats(summary: &StoreSummary, as_json: bool) -> anyhow::Result<()> {
     if as_json {
-        let value = json!({
-            "path": store.path(),
-            "entries": stats.entries,
-            "blobs": stats.blobs,
-            "bytes": stats.bytes,
-            "db_file_bytes": stats.db_file_bytes,
-            "max_entries": limits.max_entries,
-            "max_bytes": limits.max_bytes,
-        });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        println!("{}", serde_json::to_string_pretty(summary)?);
     } else {
         let size = |n: u64| ByteSize(n).display().iec().to_string();
-        println!("store:         {}", store.path().display());
+        println!("store:         {}", summary.path.display());
         println!(
             "entries:       {} (max {})",
-            stats.entries, limits.max_entries
+            summary.entries, summary.max_entries
         );
-        println!("unique bodies: {}", stats.blobs);
+        println!("unique bodies: {}", summary.blobs);
         println!(
             "body bytes:    {} (max {})",
-            size(stats.bytes),
-            size(limits.max_bytes)
+            size(summary.bytes),
+            size(summary.max_bytes)
         );
-        if let Some(file) = stats.db_file_bytes {
+        if let Some(file) = summary.db_file_bytes {
             println!("db file:       {}", size(file));
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-fn ls(store: &Store, limit: usize, as_json: bool) -> anyhow::Result<ExitCode> {
-    let entries = store.list(limit)?;
+fn print_entries(entries: &[ListedEntry], as_json: bool) -> anyhow::Result<()> {
     let now = unix_now();
     if as_json {
         let rows: Vec<_> = entries.iter().map(|e| safe_json(e, now)).collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        print!("{}", render_table(&entries, now));
+        print!("{}", render_table(entries, now));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// The listed fields of an entry: identifiers and numbers only, no headers or validators.
-fn safe_json(e: &EntryMeta, now: u64) -> serde_json::Value {
+fn safe_json(e: &ListedEntry, now: u64) -> serde_json::Value {
     json!({
         "key": e.key,
         "method": e.method,
@@ -156,7 +248,7 @@ fn safe_json(e: &EntryMeta, now: u64) -> serde_json::Value {
     })
 }
 
-fn render_table(entries: &[EntryMeta], now: u64) -> String {
+fn render_table(entries: &[ListedEntry], now: u64) -> String {
     let header = ["KEY", "STATUS", "OPERATION", "AGE", "TTL", "SIZE", "SHARE"];
     let rows: Vec<[String; 7]> = entries
         .iter()
@@ -213,19 +305,14 @@ fn duration(secs: u64) -> String {
     }
 }
 
-fn verify(store: &Store) -> anyhow::Result<ExitCode> {
-    let report = store.verify_all()?;
+fn print_verify(report: &VerifySummary) -> ExitCode {
     println!(
         "checked {} bodies ({})",
         report.blobs_checked,
         ByteSize(report.bytes_checked).display().iec()
     );
-    for bad in &report.corrupt {
-        println!(
-            "corrupt body {} (used by {} entries)",
-            bad.cid,
-            bad.keys.len()
-        );
+    for (cid, keys) in &report.corrupt {
+        println!("corrupt body {cid} (used by {} entries)", keys.len());
     }
     for key in &report.missing_blobs {
         println!("entry {key:?} names a missing body");
@@ -235,17 +322,18 @@ fn verify(store: &Store) -> anyhow::Result<ExitCode> {
     }
     if report.is_clean() {
         println!("ok");
-        Ok(ExitCode::SUCCESS)
+        ExitCode::SUCCESS
     } else {
         // Nothing here is ever served: a request for an affected entry removes it and refetches.
         println!("problems found; affected entries are refetched on their next request");
-        Ok(ExitCode::FAILURE)
+        ExitCode::FAILURE
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::EntryMeta;
 
     fn meta(key: &str, size: u64) -> EntryMeta {
         EntryMeta {
@@ -270,13 +358,17 @@ mod tests {
 
     #[test]
     fn table_has_the_safe_columns_aligned() {
-        let table = render_table(&[meta("GET /repos/o/r", 2048), meta("k", 5)], 1_090);
+        let listed: Vec<ListedEntry> = [meta("GET /repos/o/r", 2048), meta("k", 5)]
+            .iter()
+            .map(ListedEntry::from)
+            .collect();
+        let table = render_table(&listed, 1_090);
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines[0].starts_with("KEY             STATUS  OPERATION  AGE  TTL"));
         assert!(lines[1].starts_with("GET /repos/o/r  200     repo       1m   5m"));
         assert!(lines[1].ends_with("revalidate"));
         assert!(!table.contains("never-printed"));
-        let json = safe_json(&meta("k", 5), 1_090).to_string();
+        let json = safe_json(&ListedEntry::from(&meta("k", 5)), 1_090).to_string();
         assert!(!json.contains("never-printed"), "{json}");
     }
 

@@ -1,5 +1,5 @@
-//! Talking to a running `ghmesh serve` from the command line (`ghmesh stats`, `ghmesh api`): where
-//! it answers, and an HTTP client fit to reach it.
+//! Talking to a running `ghmesh serve` from the command line (`ghmesh stats`, `ghmesh api`,
+//! `ghmesh cache`): where it answers, and an HTTP client fit to reach it.
 
 use anyhow::Context;
 use clap::Args;
@@ -24,13 +24,33 @@ pub struct ServeUrl {
 impl ServeUrl {
     /// The URL, checked to be http(s).
     pub fn parse(&self) -> anyhow::Result<url::Url> {
-        let parsed =
-            url::Url::parse(&self.url).with_context(|| format!("invalid --url `{}`", self.url))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            anyhow::bail!("invalid --url `{}`: expected http(s)://host:port", self.url);
-        }
-        Ok(parsed)
+        parse_url(&self.url)
     }
+}
+
+/// Which serve `ghmesh api` talks to, if one is named.
+#[derive(Debug, Args)]
+pub struct ServeTarget {
+    /// Base URL of a running `ghmesh serve` [default: the serve named by CACHE_DIR/serve.json if
+    /// it answers, else none: the call is answered in-process from the store].
+    #[arg(long, env = "GHMESH_URL", value_name = "URL")]
+    pub url: Option<String>,
+}
+
+impl ServeTarget {
+    /// The named URL, checked to be http(s); `None` when none was given.
+    pub fn parse(&self) -> anyhow::Result<Option<url::Url>> {
+        self.url.as_deref().map(parse_url).transpose()
+    }
+}
+
+/// `text` as a serve's base URL: http(s) only.
+fn parse_url(text: &str) -> anyhow::Result<url::Url> {
+    let parsed = url::Url::parse(text).with_context(|| format!("invalid --url `{text}`"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        anyhow::bail!("invalid --url `{text}`: expected http(s)://host:port");
+    }
+    Ok(parsed)
 }
 
 /// A client for the proxy, giving up after `timeout` per request.

@@ -1,19 +1,17 @@
-//! `ghmesh serve`: run the caching proxy in front of GitHub's API.
+//! `ghmesh serve`: run the caching proxy in front of GitHub's API, and say where it answers in
+//! the cache directory's discovery file (`serve.json`) while it runs.
 
-use super::policy_cmd::{runtime, source_for};
+use super::discovery::{self, ServeRecord};
+use super::proxy_setup::{self, UpstreamArgs};
 use crate::config::Config;
 use crate::mesh::{self, Mesh};
-use crate::policy::World;
-use crate::proxy::{self, Listeners, ProxySettings, Shared, Upstream};
-use crate::store::{Store, StoreLimits};
+use crate::proxy::{self, AdminToken, Listeners};
 use anyhow::Context;
 use clap::Args;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 /// Options of `ghmesh serve`.
 #[derive(Debug, Args)]
@@ -21,38 +19,19 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed on start).
     #[arg(long, default_value = "127.0.0.1:8080", env = "GHMESH_LISTEN")]
     pub listen: SocketAddr,
-    /// GitHub API base URL: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server.
-    #[arg(
-        long,
-        default_value = "https://api.github.com",
-        env = "GHMESH_UPSTREAM"
-    )]
-    pub upstream: String,
+    /// GitHub and how long to wait for it.
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
     /// Also serve on this unix socket (for gh's http_unix_socket setting).
     #[arg(long, value_name = "PATH")]
     pub unix_socket: Option<PathBuf>,
-    /// Seconds to wait for GitHub before answering 504 (or serving a stale entry).
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
-    pub upstream_timeout: u64,
 }
 
 /// Runs the proxy until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs, config: &Config) -> anyhow::Result<ExitCode> {
-    let policy = runtime(config)?.cache_policy(&source_for(config, World::CachePolicy))?;
-    let limits = StoreLimits {
-        max_entries: config.cache.max_entries,
-        max_bytes: config.cache.max_size_bytes,
-    };
-    let store = if config.cache.persistence {
-        Store::open(&config.cache.dir, limits)
-            .with_context(|| format!("opening the store in {}", config.cache.dir.display()))?
-    } else {
-        Store::in_memory(limits)?
-    };
-    let upstream = Upstream::new(
-        &args.upstream,
-        Duration::from_secs(args.upstream_timeout.max(1)),
-    )?;
+    let store = proxy_setup::open_store(config)
+        .with_context(|| format!("opening the store in {}", config.cache.dir.display()))?;
+    let admin_token = AdminToken::generate()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -67,20 +46,14 @@ pub fn run(args: ServeArgs, config: &Config) -> anyhow::Result<ExitCode> {
     } else {
         (None, None)
     };
-    let shared = Shared::new(ProxySettings {
-        cache_policy: policy,
-        store: Arc::new(store),
-        upstream,
-        operation_ttls: config
-            .cache
-            .operation_ttls
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect(),
-        default_ttl_secs: config.cache.default_ttl_secs,
-        mesh: mesh.clone(),
-    });
-    runtime.block_on(async move {
+    let shared = proxy_setup::shared(
+        config,
+        &args.upstream,
+        store,
+        Some(admin_token.clone()),
+        mesh.clone(),
+    )?;
+    let (served, published) = runtime.block_on(async move {
         if let Some(events) = peer_events {
             tokio::spawn(proxy::serve_peers(shared.clone(), events));
         }
@@ -88,6 +61,12 @@ pub fn run(args: ServeArgs, config: &Config) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = tcp.local_addr()?;
+        let shutdown = shutdown_signal()?;
+        // Published before the ready line, so whoever waits for that line finds it.
+        let published = discovery::publish(
+            &config.cache.dir,
+            ServeRecord::of_this_process(address, &admin_token),
+        )?;
         // One line on stdout when ready: scripts and tests wait for it and read the port. Whoever
         // started us may close the pipe after reading it; that must not bring the proxy down, so
         // write errors are ignored rather than panicking as println! would.
@@ -105,37 +84,40 @@ pub fn run(args: ServeArgs, config: &Config) -> anyhow::Result<ExitCode> {
         let _ = writeln!(
             stdout,
             "ghmesh serving http://{address}{unix} -> {}",
-            args.upstream
+            args.upstream.upstream
         );
         let _ = stdout.flush();
-        proxy::serve(
+        let served = proxy::serve(
             shared,
             Listeners {
                 tcp,
                 unix_socket: args.unix_socket,
             },
-            shutdown_signal(),
+            shutdown,
         )
-        .await
+        .await;
+        anyhow::Ok((served, published))
     })?;
+    // The runtime's tasks hold the last references to the store: once it is gone, the store is
+    // closed and its lock released. Only then does the discovery file go, so while the file is
+    // absent the store is never held by this serve.
+    drop(runtime);
+    drop(published);
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await
-            }
+/// Listens for SIGINT and SIGTERM now, and returns a future that resolves on either. Listening
+/// must start before the ready line: a signal sent right after it would otherwise still find the
+/// default action and kill the process without a clean shutdown.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
+    })
 }

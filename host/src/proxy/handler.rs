@@ -11,7 +11,7 @@ use super::upstream::{UpstreamError, UpstreamResponse};
 use super::{Fetched, Shared, fleet, partition};
 use crate::clock::unix_now as now;
 use crate::policy::cache::{self, EntryDecision, RequestDecision, ShareScope, StoreDecision};
-use crate::store::{EntryMeta, NewEntry, Share};
+use crate::store::{EntryMeta, NewEntry, QueuedPut, Share};
 use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
@@ -469,7 +469,9 @@ async fn store_and_respond(
     )
 }
 
-/// Asks the policy whether to keep `response`, and keeps it. Returns whether it was stored.
+/// Asks the policy whether to keep `response`, and keeps it: into the memory layer at once, into
+/// the store write-behind (queued, durable with the writer's next group commit; the client does
+/// not wait for the fsync). Returns whether it was kept.
 async fn store_response(
     shared: &Arc<Shared>,
     incoming: &Incoming,
@@ -502,11 +504,18 @@ async fn store_response(
         share: store_share(plan.share),
         operation: plan.operation.clone(),
     };
-    let (store, body) = (shared.store.clone(), response.body.clone());
-    match tokio::task::spawn_blocking(move || store.put(entry, &body)).await {
-        Ok(Ok(meta)) => {
-            fleet::announce(shared, &meta, &response.body);
-            shared.hot.insert(generation, meta, response.body.clone());
+    // A body read from the connection is a slice of hyper's read buffer and would keep all of
+    // it (~8 KiB) alive for as long as memory holds the entry: keep an exact-size copy instead.
+    let body = Bytes::copy_from_slice(&response.body);
+    let (store, queued_body) = (shared.store.clone(), body.clone());
+    // Off the async workers: hashing a large body takes a while, and queueing waits while the
+    // write queue is full.
+    match tokio::task::spawn_blocking(move || store.enqueue_put(entry, queued_body)).await {
+        Ok(Ok(queued)) => {
+            fleet::announce(shared, &queued.meta, &body);
+            // Requests right behind this one hit memory while the store commits.
+            shared.hot.insert(generation, queued.meta.clone(), body);
+            watch_queued_put(shared, queued);
             true
         }
         Ok(Err(e)) => {
@@ -518,6 +527,21 @@ async fn store_response(
             false
         }
     }
+}
+
+/// Waits, off the request, for a write-behind put to be committed. One that fails is logged and
+/// taken back out of the memory layer, so memory does not go on serving an entry the store
+/// refused. (Invalidations need nothing here: the writer applies them after every put queued
+/// before them, and the memory layer is emptied after the invalidation's commit.)
+fn watch_queued_put(shared: &Arc<Shared>, queued: QueuedPut) {
+    let shared = shared.clone();
+    let QueuedPut { meta, ticket } = queued;
+    tokio::spawn(async move {
+        if let Err(e) = ticket.done().await {
+            tracing::warn!(path = %meta.path, "storing response failed after answering: {e}");
+            shared.hot.forget(&meta.key, &meta.cid);
+        }
+    });
 }
 
 /// Sends the request upstream, recording rate limits and failures.

@@ -5,6 +5,9 @@
 //! Writes invalidate by path, which this layer has no index for, so any invalidation empties it
 //! (writes are rare next to reads). A generation number keeps a request that read the store
 //! before an invalidation from putting the old entry back afterwards.
+//!
+//! A fetched response enters here before its write-behind put is committed to the store, so
+//! the requests right after it hit; if that put fails, [`HotCache::forget`] takes it back out.
 
 use crate::store::EntryMeta;
 use bytes::Bytes;
@@ -68,6 +71,18 @@ impl HotCache {
         }
     }
 
+    /// Drops `key` if it still holds body `cid`: a write-behind put that failed, which memory
+    /// must not go on serving. A newer entry under the key (another body) is kept.
+    pub fn forget(&self, key: &str, cid: &str) {
+        if self
+            .entries
+            .get(key)
+            .is_some_and(|held| held.meta.cid == cid)
+        {
+            self.entries.invalidate(key);
+        }
+    }
+
     /// Forgets everything (after a write invalidated entries in the store).
     pub fn clear(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
@@ -111,6 +126,20 @@ mod tests {
         hot.insert(hot.generation(), meta("k"), Bytes::from_static(b"{}"));
         assert_eq!(hot.get("k").unwrap().body, Bytes::from_static(b"{}"));
         hot.clear();
+        assert!(hot.get("k").is_none());
+    }
+
+    #[test]
+    fn forget_drops_only_the_body_that_failed_to_store() {
+        let hot = HotCache::default();
+        let stored = EntryMeta {
+            cid: "new".into(),
+            ..meta("k")
+        };
+        hot.insert(hot.generation(), stored, Bytes::from_static(b"{}"));
+        hot.forget("k", "old");
+        assert!(hot.get("k").is_some(), "a newer body stays");
+        hot.forget("k", "new");
         assert!(hot.get("k").is_none());
     }
 }

@@ -64,6 +64,13 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The store's writer thread is gone (it panicked), so the write was not confirmed and
+    /// nothing more can be written. Reads still work; reopening the store starts a new writer.
+    #[error("store {path}: its writer has stopped, the write was not confirmed")]
+    WriterStopped {
+        /// The database file.
+        path: PathBuf,
+    },
     /// Limits that would make the store useless (zero entries or zero bytes).
     #[error("invalid store limits: {reason}")]
     InvalidLimits {

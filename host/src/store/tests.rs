@@ -38,7 +38,7 @@ fn open(dir: &Path, limits: StoreLimits, clock: &Clock) -> Store {
     Store::open_with_clock(dir, limits, clock.boxed()).unwrap()
 }
 
-fn entry(key: &str, path: &str) -> NewEntry {
+pub(super) fn entry(key: &str, path: &str) -> NewEntry {
     NewEntry {
         key: key.to_owned(),
         method: "GET".to_owned(),
@@ -171,6 +171,8 @@ fn access_time_is_recorded_at_most_once_a_minute() {
     clock.set(T0 + ACCESS_GRANULARITY_SECS);
     let (meta, _) = store.get("k").unwrap().unwrap();
     assert_eq!(meta.last_access, T0 + ACCESS_GRANULARITY_SECS);
+    // Recorded write-behind: visible to readers once committed.
+    store.flush().unwrap();
     assert_eq!(
         store.get_meta("k").unwrap().unwrap().last_access,
         meta.last_access
@@ -299,6 +301,7 @@ fn list_is_most_recently_used_first_and_bounded() {
     }
     clock.set(T0 + 1000);
     store.get("a").unwrap();
+    store.flush().unwrap();
     let listed: Vec<String> = store.list(2).unwrap().into_iter().map(|m| m.key).collect();
     assert_eq!(listed, ["a", "c"]);
 }
@@ -326,10 +329,9 @@ fn a_body_corrupted_on_disk_is_detected_removed_and_never_served() {
     let meta = store.put(entry("a", "/a"), b"good body").unwrap();
     store.put(entry("b", "/b"), b"good body").unwrap();
     store.put(entry("other", "/c"), b"other body").unwrap();
+    let cid = meta.cid.clone();
     store
-        .write(Durability::Immediate, |ix| {
-            ix.corrupt_blob(&meta.cid, b"evil body")
-        })
+        .write("test", move |ix| ix.corrupt_blob(&cid, b"evil body"))
         .unwrap();
 
     let report = store.verify_all().unwrap();
@@ -362,9 +364,10 @@ fn entries_that_cannot_be_served_are_removed_as_misses() {
     let store = open(dir.path(), limits(2, 1 << 20), &clock);
     let lost = store.put(entry("lost", "/a"), b"lost body").unwrap();
     store.put(entry("garbled", "/b"), b"garbled").unwrap();
+    let cid = lost.cid.clone();
     store
-        .write(Durability::Immediate, |ix| {
-            ix.lose_blob(&lost.cid)?;
+        .write("test", move |ix| {
+            ix.lose_blob(&cid)?;
             ix.garble_row("garbled")
         })
         .unwrap();

@@ -1,0 +1,62 @@
+//! Child processes of the harness (the upstream, `ghmesh serve`, runners): started, awaited until
+//! they print their ready line, and killed when dropped, so an aborted run leaves nothing behind.
+
+use anyhow::{Context, bail};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// How long a server may take to print its ready line (a debug `ghmesh serve` compiles its
+/// policy component first).
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A server process that announced a base URL.
+pub struct Server {
+    /// `http://127.0.0.1:PORT`, from the ready line.
+    pub url: String,
+    child: Child,
+    /// Kept open: a server whose stdout is closed might fail its next write.
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Server {
+    /// Starts `command` (stdout is taken over) and waits for its first line containing
+    /// `http://`; `name` is for error messages.
+    pub async fn start(name: &str, mut command: Command) -> anyhow::Result<Self> {
+        command
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        let mut stdout = BufReader::new(child.stdout.take().context("stdout")?);
+        let url = tokio::time::timeout(READY_TIMEOUT, ready_url(&mut stdout))
+            .await
+            .with_context(|| format!("{name} printed no ready line within {READY_TIMEOUT:?}"))?
+            .with_context(|| format!("{name} exited before it was ready"))?;
+        Ok(Self {
+            url,
+            child,
+            _stdout: stdout,
+        })
+    }
+
+    /// Kills the process and waits for it.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Reads lines until one names an `http://` URL; that URL, without trailing punctuation.
+async fn ready_url(stdout: &mut BufReader<ChildStdout>) -> anyhow::Result<String> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stdout.read_line(&mut line).await? == 0 {
+            bail!("end of output");
+        }
+        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+            return Ok(url.trim_end_matches(['.', ',']).to_owned());
+        }
+    }
+}

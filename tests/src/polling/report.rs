@@ -1,0 +1,302 @@
+//! Figures derived from each mode's run: charged requests and what they bought (versions), how
+//! stale the answers were, latency, errors and the caches' own counters; as a table for people
+//! and as JSON for scripts.
+
+use super::fleet::{FleetConfig, Mode, ModeRun};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+/// The figures of one mode.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeReport {
+    /// Mode name.
+    pub mode: String,
+    /// Requests the runners sent.
+    pub requests: u64,
+    /// Requests without a good answer (must be 0).
+    pub errors: u64,
+    /// The first few errors.
+    pub error_samples: Vec<String>,
+    /// Charged answers the upstream gave (200s and 404s: what GitHub bills to the rate limit).
+    pub charged: u64,
+    /// Free 304s the upstream gave.
+    pub not_modified: u64,
+    /// Requests the upstream refused for a spent rate limit.
+    pub rate_limited: u64,
+    /// Charged requests saved against the direct run of the same invocation, percent.
+    pub saved_pct: Option<f64>,
+    /// Resource versions that were current at some point while the fleet polled.
+    pub versions_existed: u64,
+    /// Distinct versions the upstream handed out.
+    pub versions_served: u64,
+    /// Distinct versions at least one runner received.
+    pub versions_seen_by_runners: u64,
+    /// Versions that existed but no runner ever received.
+    pub versions_never_seen: u64,
+    /// `charged / versions_existed`: 1.0 is the physical limit when every version is seen.
+    pub charged_per_version: f64,
+    /// Answers whose version was already superseded when the request was sent.
+    pub stale_answers: u64,
+    /// Median of how long those versions had been superseded, milliseconds.
+    pub stale_lag_p50_ms: u64,
+    /// Longest such lag, milliseconds.
+    pub stale_lag_max_ms: u64,
+    /// Runner-side latency, request sent to body received, median, microseconds.
+    pub latency_p50_us: u64,
+    /// Same, 99th percentile.
+    pub latency_p99_us: u64,
+    /// Cycles that started late because the previous one overran the period.
+    pub overruns: u64,
+    /// `X-Cache` values the runners received, counted.
+    pub x_cache: BTreeMap<String, u64>,
+    /// `/_ghmesh/stats` counters summed over the mode's proxies.
+    pub ghmesh: Option<BTreeMap<String, u64>>,
+}
+
+/// The whole invocation: the configuration, then one entry per mode in run order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Runner processes.
+    pub runners: usize,
+    /// Cycles per runner.
+    pub cycles: u32,
+    /// Milliseconds between cycles.
+    pub period_ms: u128,
+    /// Repositories polled (three resources each).
+    pub repos: usize,
+    /// Token mode (`per-runner` or `fleet`).
+    pub tokens: String,
+    /// Whether runners sent `If-None-Match`.
+    pub conditional: bool,
+    /// Whether the upstream sent `Last-Modified`.
+    pub last_modified: bool,
+    /// TTL overrides given to ghmesh, `class=seconds`.
+    pub ttls: Vec<String>,
+    /// Change periods, milliseconds (0: never).
+    pub change_periods_ms: BTreeMap<String, u128>,
+    /// Per mode.
+    pub modes: Vec<ModeReport>,
+}
+
+impl Report {
+    /// The report for `runs`; `saved_pct` compares with the direct run when there is one.
+    pub fn new(config: &FleetConfig, runs: &[ModeRun]) -> Self {
+        let direct = runs
+            .iter()
+            .find(|r| r.mode == Mode::Direct)
+            .map(|r| r.counts.charged);
+        let periods = &config.upstream.periods;
+        let ms = |p: Option<std::time::Duration>| p.map_or(0, |p| p.as_millis());
+        Self {
+            runners: config.runners,
+            cycles: config.cycles,
+            period_ms: config.period.as_millis(),
+            repos: config.upstream.repos,
+            tokens: config.tokens.name().to_owned(),
+            conditional: config.conditional,
+            last_modified: config.upstream.last_modified,
+            ttls: config
+                .ttls
+                .iter()
+                .map(|(c, s)| format!("{c}={s}"))
+                .collect(),
+            change_periods_ms: BTreeMap::from([
+                ("queued-runs".to_owned(), ms(periods.queued_runs)),
+                ("runners".to_owned(), ms(periods.runners)),
+                ("workflows".to_owned(), ms(periods.workflows)),
+            ]),
+            modes: runs.iter().map(|run| mode_report(run, direct)).collect(),
+        }
+    }
+
+    /// Total errors over every mode.
+    pub fn errors(&self) -> u64 {
+        self.modes.iter().map(|m| m.errors).sum()
+    }
+
+    /// A table: one row per figure, one column per mode.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{} runner(s) x {} cycles every {} ms, {} repos, tokens {}",
+            self.runners, self.cycles, self.period_ms, self.repos, self.tokens
+        );
+        if self.conditional {
+            out.push_str(", conditional runners");
+        }
+        if self.last_modified {
+            out.push_str(", upstream sends Last-Modified");
+        }
+        if !self.ttls.is_empty() {
+            let _ = write!(out, ", ghmesh TTLs {}", self.ttls.join(" "));
+        }
+        out.push('\n');
+        let columns: Vec<Vec<(&str, String)>> = self.modes.iter().map(ModeReport::cells).collect();
+        let _ = write!(out, "{:<34}", "");
+        for mode in &self.modes {
+            let _ = write!(out, "{:>16}", mode.mode);
+        }
+        out.push('\n');
+        for row in 0..columns.first().map_or(0, Vec::len) {
+            let _ = write!(out, "{:<34}", columns[0][row].0);
+            for column in &columns {
+                let _ = write!(out, "{:>16}", column[row].1);
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+impl ModeReport {
+    /// (label, value) for each row of the table.
+    fn cells(&self) -> Vec<(&'static str, String)> {
+        let stat = |name: &str| {
+            self.ghmesh.as_ref().map_or("-".to_owned(), |g| {
+                g.get(name).copied().unwrap_or(0).to_string()
+            })
+        };
+        vec![
+            ("runner requests", self.requests.to_string()),
+            ("errors", self.errors.to_string()),
+            ("charged upstream requests", self.charged.to_string()),
+            ("upstream 304s (free)", self.not_modified.to_string()),
+            (
+                "saved vs direct",
+                self.saved_pct
+                    .map_or("-".to_owned(), |p| format!("{p:.1}%")),
+            ),
+            (
+                "charged per version (limit 1.0)",
+                format!("{:.2}", self.charged_per_version),
+            ),
+            ("versions existed", self.versions_existed.to_string()),
+            (
+                "versions served by upstream",
+                self.versions_served.to_string(),
+            ),
+            (
+                "versions never seen by runners",
+                self.versions_never_seen.to_string(),
+            ),
+            ("stale answers", self.stale_answers.to_string()),
+            (
+                "stale lag p50 / max (ms)",
+                format!("{} / {}", self.stale_lag_p50_ms, self.stale_lag_max_ms),
+            ),
+            (
+                "latency p50 / p99 (us)",
+                format!("{} / {}", self.latency_p50_us, self.latency_p99_us),
+            ),
+            ("ghmesh local_hits", stat("local_hits")),
+            ("ghmesh revalidations", stat("revalidations")),
+            ("ghmesh coalesced", stat("coalesced")),
+            ("ghmesh misses", stat("misses")),
+            ("ghmesh upstream_requests", stat("upstream_requests")),
+        ]
+    }
+}
+
+fn mode_report(run: &ModeRun, direct_charged: Option<u64>) -> ModeReport {
+    let runners = &run.runners;
+    let sum = |f: fn(&super::runner::RunnerResult) -> u64| runners.iter().map(f).sum::<u64>();
+    let first = runners
+        .iter()
+        .map(|r| r.first_request_unix_ms)
+        .min()
+        .unwrap_or(0);
+    let last = runners
+        .iter()
+        .map(|r| r.last_request_unix_ms)
+        .max()
+        .unwrap_or(0);
+    let (first, last) = (
+        run.schedule.elapsed_ms(first),
+        run.schedule.elapsed_ms(last),
+    );
+    let (mut existed, mut seen, mut never_seen) = (0, 0, 0);
+    for resource in &run.schedule.resources {
+        let range = resource.version_at(first)..=resource.version_at(last);
+        let received: BTreeSet<u64> = runners
+            .iter()
+            .filter_map(|r| r.versions_seen.get(&resource.path))
+            .flatten()
+            .copied()
+            .collect();
+        let in_range = received.iter().filter(|v| range.contains(v)).count() as u64;
+        existed += range.end() - range.start() + 1;
+        seen += received.len() as u64;
+        never_seen += range.end() - range.start() + 1 - in_range;
+    }
+    let mut latencies: Vec<u64> = runners
+        .iter()
+        .flat_map(|r| r.latencies_us.clone())
+        .collect();
+    let mut lags: Vec<u64> = runners
+        .iter()
+        .flat_map(|r| r.stale_lag_ms.clone())
+        .collect();
+    let mut x_cache = BTreeMap::new();
+    for (value, n) in runners.iter().flat_map(|r| &r.x_cache) {
+        *x_cache.entry(value.clone()).or_default() += n;
+    }
+    let charged = run.counts.charged;
+    ModeReport {
+        mode: run.mode.name().to_owned(),
+        requests: sum(|r| r.requests),
+        errors: sum(|r| r.errors),
+        error_samples: runners
+            .iter()
+            .flat_map(|r| r.error_samples.clone())
+            .take(10)
+            .collect(),
+        charged,
+        not_modified: run.counts.not_modified,
+        rate_limited: run.counts.rate_limited,
+        saved_pct: direct_charged
+            .filter(|d| *d > 0)
+            .map(|d| 100.0 * (d as f64 - charged as f64) / d as f64),
+        versions_existed: existed,
+        versions_served: run.counts.distinct_versions_served,
+        versions_seen_by_runners: seen,
+        versions_never_seen: never_seen,
+        charged_per_version: if existed == 0 {
+            0.0
+        } else {
+            charged as f64 / existed as f64
+        },
+        stale_answers: sum(|r| r.stale),
+        stale_lag_p50_ms: percentile(&mut lags, 50.0),
+        stale_lag_max_ms: lags.iter().copied().max().unwrap_or(0),
+        latency_p50_us: percentile(&mut latencies, 50.0),
+        latency_p99_us: percentile(&mut latencies, 99.0),
+        overruns: sum(|r| r.overruns),
+        x_cache,
+        ghmesh: run.ghmesh.clone(),
+    }
+}
+
+/// Nearest-rank percentile (0 for no samples).
+pub fn percentile(samples: &mut [u64], pct: f64) -> u64 {
+    if samples.is_empty() {
+        return 0;
+    }
+    samples.sort_unstable();
+    let rank = ((pct / 100.0) * samples.len() as f64).ceil() as usize;
+    samples[rank.clamp(1, samples.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn nearest_rank() {
+        let mut samples: Vec<u64> = (1..=100).rev().collect();
+        assert_eq!(percentile(&mut samples, 50.0), 50);
+        assert_eq!(percentile(&mut samples, 99.0), 99);
+        assert_eq!(percentile(&mut samples, 100.0), 100);
+        assert_eq!(percentile(&mut [7], 50.0), 7);
+        assert_eq!(percentile(&mut [], 50.0), 0);
+    }
+}
