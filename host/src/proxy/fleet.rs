@@ -130,7 +130,8 @@ async fn accept_announced(shared: &Arc<Shared>, entry: &WireEntry) -> bool {
 }
 
 /// Stores a verified peer entry as this node's own (keeping the origin's fetch time, so its TTL
-/// is not extended by travelling) and puts it in the memory layer.
+/// is not extended by travelling) and puts it in the memory layer. The body is copied to its
+/// exact size: a slice of a network buffer would keep the whole buffer alive.
 async fn keep(shared: &Arc<Shared>, entry: WireEntry, body: Bytes) -> Option<(EntryMeta, Bytes)> {
     let generation = shared.hot.generation();
     let new = NewEntry {
@@ -148,11 +149,14 @@ async fn keep(shared: &Arc<Shared>, entry: WireEntry, body: Bytes) -> Option<(En
         share: entry.share,
         operation: entry.operation,
     };
-    let store = shared.store.clone();
-    let stored_body = body.clone();
-    match tokio::task::spawn_blocking(move || store.put(new, &stored_body)).await {
-        Ok(Ok(meta)) => {
+    // Write-behind, as for a response from GitHub: memory serves it while the store commits.
+    let body = Bytes::copy_from_slice(&body);
+    let (store, queued_body) = (shared.store.clone(), body.clone());
+    match tokio::task::spawn_blocking(move || store.enqueue_put(new, queued_body)).await {
+        Ok(Ok(queued)) => {
+            let meta = queued.meta.clone();
             shared.hot.insert(generation, meta.clone(), body.clone());
+            super::handler::watch_queued_put(shared, queued);
             Some((meta, body))
         }
         Ok(Err(e)) => {

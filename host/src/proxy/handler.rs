@@ -533,7 +533,7 @@ async fn store_response(
 /// taken back out of the memory layer, so memory does not go on serving an entry the store
 /// refused. (Invalidations need nothing here: the writer applies them after every put queued
 /// before them, and the memory layer is emptied after the invalidation's commit.)
-fn watch_queued_put(shared: &Arc<Shared>, queued: QueuedPut) {
+pub(super) fn watch_queued_put(shared: &Arc<Shared>, queued: QueuedPut) {
     let shared = shared.clone();
     let QueuedPut { meta, ticket } = queued;
     tokio::spawn(async move {
