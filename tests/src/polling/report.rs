@@ -24,7 +24,9 @@ pub struct ModeReport {
     pub not_modified: u64,
     /// Requests the upstream refused for a spent rate limit.
     pub rate_limited: u64,
-    /// Charged requests saved against the direct run of the same invocation, percent.
+    /// Charged requests saved against no cache, percent: against the direct run of the same
+    /// invocation when there is one, otherwise (plain, non-conditional runners only) against
+    /// `requests`, since without a cache every plain GET is charged.
     pub saved_pct: Option<f64>,
     /// Resource versions that were current at some point while the fleet polled.
     pub versions_existed: u64,
@@ -80,12 +82,17 @@ pub struct Report {
 }
 
 impl Report {
-    /// The report for `runs`; `saved_pct` compares with the direct run when there is one.
+    /// The report for `runs`; see [`ModeReport::saved_pct`] for the baseline.
     pub fn new(config: &FleetConfig, runs: &[ModeRun]) -> Self {
         let direct = runs
             .iter()
             .find(|r| r.mode == Mode::Direct)
-            .map(|r| r.counts.charged);
+            .map(|r| Baseline::Direct(r.counts.charged))
+            .unwrap_or(if config.conditional {
+                Baseline::None
+            } else {
+                Baseline::Requests
+            });
         let periods = &config.upstream.periods;
         let ms = |p: Option<std::time::Duration>| p.map_or(0, |p| p.as_millis());
         Self {
@@ -162,7 +169,7 @@ impl ModeReport {
             ("charged upstream requests", self.charged.to_string()),
             ("upstream 304s (free)", self.not_modified.to_string()),
             (
-                "saved vs direct",
+                "saved vs no cache",
                 self.saved_pct
                     .map_or("-".to_owned(), |p| format!("{p:.1}%")),
             ),
@@ -197,7 +204,18 @@ impl ModeReport {
     }
 }
 
-fn mode_report(run: &ModeRun, direct_charged: Option<u64>) -> ModeReport {
+/// What a mode's charged requests are compared with.
+#[derive(Debug, Clone, Copy)]
+enum Baseline {
+    /// The direct run's charged requests.
+    Direct(u64),
+    /// The mode's own request count (plain GETs without a cache are all charged).
+    Requests,
+    /// Nothing to compare with (conditional runners without a direct run).
+    None,
+}
+
+fn mode_report(run: &ModeRun, baseline: Baseline) -> ModeReport {
     let runners = &run.runners;
     let sum = |f: fn(&super::runner::RunnerResult) -> u64| runners.iter().map(f).sum::<u64>();
     let first = runners
@@ -241,9 +259,10 @@ fn mode_report(run: &ModeRun, direct_charged: Option<u64>) -> ModeReport {
         *x_cache.entry(value.clone()).or_default() += n;
     }
     let charged = run.counts.charged;
+    let requests = sum(|r| r.requests);
     ModeReport {
         mode: run.mode.name().to_owned(),
-        requests: sum(|r| r.requests),
+        requests,
         errors: sum(|r| r.errors),
         error_samples: runners
             .iter()
@@ -253,9 +272,13 @@ fn mode_report(run: &ModeRun, direct_charged: Option<u64>) -> ModeReport {
         charged,
         not_modified: run.counts.not_modified,
         rate_limited: run.counts.rate_limited,
-        saved_pct: direct_charged
-            .filter(|d| *d > 0)
-            .map(|d| 100.0 * (d as f64 - charged as f64) / d as f64),
+        saved_pct: match baseline {
+            Baseline::Direct(d) => Some(d),
+            Baseline::Requests => Some(requests),
+            Baseline::None => None,
+        }
+        .filter(|d| *d > 0)
+        .map(|d| 100.0 * (d as f64 - charged as f64) / d as f64),
         versions_existed: existed,
         versions_served: run.counts.distinct_versions_served,
         versions_seen_by_runners: seen,
