@@ -121,6 +121,46 @@ pub struct MeshStatus {
     pub messages_rejected: u64,
     /// Messages of an unknown wire version (ignored).
     pub unknown_versions: u64,
+    /// Time from an announcement's publication (its sender's clock) to its acceptance here,
+    /// over the last [`DELAY_SAMPLES`] announcements; meaningful where clocks agree.
+    pub announcement_delay_ms: DelaySummary,
+}
+
+/// Announcement delays kept for [`MeshStatus::announcement_delay_ms`].
+pub const DELAY_SAMPLES: usize = 4096;
+
+/// Percentiles of recent announcement delays, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DelaySummary {
+    /// Announcements measured.
+    pub samples: usize,
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+impl DelaySummary {
+    /// Summarises `delays` (nearest-rank percentiles).
+    pub fn of(delays: impl IntoIterator<Item = u64>) -> Self {
+        let mut sorted: Vec<u64> = delays.into_iter().collect();
+        sorted.sort_unstable();
+        let rank = |pct: usize| {
+            let n = sorted.len();
+            sorted[(n * pct).div_ceil(100).clamp(1, n) - 1]
+        };
+        match sorted.last() {
+            None => Self::default(),
+            Some(&max) => Self {
+                samples: sorted.len(),
+                p50: rank(50),
+                p99: rank(99),
+                max,
+            },
+        }
+    }
 }
 
 /// Requests from clients to the network task.

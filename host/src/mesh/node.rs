@@ -52,6 +52,8 @@ struct Node {
     lookups: HashMap<String, PendingLookup>,
     requests: HashMap<OutboundRequestId, Outbound>,
     status: MeshStatus,
+    /// Recent announcement delays (ms), newest last, at most [`super::DELAY_SAMPLES`].
+    delays: std::collections::VecDeque<u64>,
 }
 
 /// Builds the swarm, binds every listener and spawns the task. Returns the node's peer id.
@@ -119,6 +121,7 @@ pub(super) async fn start(
         max_peers: settings.max_peers.max(1),
         lookups: HashMap::new(),
         requests: HashMap::new(),
+        delays: std::collections::VecDeque::new(),
     };
     for (peer, addr) in node.known.read() {
         if peer != peer_id {
@@ -219,6 +222,7 @@ impl Node {
                 let mut status = self.status.clone();
                 status.peers = self.book.snapshot();
                 status.connected_peers = self.book.connected().len();
+                status.announcement_delay_ms = super::DelaySummary::of(self.delays.iter().copied());
                 let _ = reply.send(status);
             }
         }
@@ -376,9 +380,17 @@ impl Node {
         message: gossipsub::Message,
     ) {
         let author = message.source.unwrap_or(via);
+        let now = now_ms();
         let verdict = self
             .sealer
-            .open_announcement(&message.data, now_ms())
+            .open_announcement(&message.data, now)
+            .inspect(|envelope| {
+                if self.delays.len() == super::DELAY_SAMPLES {
+                    self.delays.pop_front();
+                }
+                self.delays
+                    .push_back(now.saturating_sub(envelope.sent_at_ms));
+            })
             .and_then(|envelope| match envelope.announcement {
                 Announcement::Entry { entry, body } => {
                     if let Some(body) = &body {

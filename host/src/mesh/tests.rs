@@ -158,3 +158,12 @@ async fn a_lookup_without_peers_answers_at_once() {
     assert!(alone.mesh.lookup("GET /x").await.is_none());
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+#[test]
+fn delay_summaries_use_nearest_rank_percentiles() {
+    assert_eq!(DelaySummary::of([]), DelaySummary::default());
+    let s = DelaySummary::of((1..=100).rev());
+    assert_eq!((s.samples, s.p50, s.p99, s.max), (100, 50, 99, 100));
+    let one = DelaySummary::of([7]);
+    assert_eq!((one.p50, one.p99, one.max), (7, 7, 7));
+}

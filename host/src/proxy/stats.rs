@@ -79,6 +79,7 @@ fn connectivity(mesh: &MeshStatus) -> Value {
         "announcements_received": mesh.announcements_received,
         "messages_rejected": mesh.messages_rejected,
         "unknown_versions": mesh.unknown_versions,
+        "announcement_delay_ms": mesh.announcement_delay_ms,
     })
 }
 
