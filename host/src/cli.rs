@@ -93,8 +93,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(&overrides, &|name| std::env::var(name).ok())?;
     match cli.command {
         Command::Serve(args) => serve_cmd::run(args, &config),
-        Command::Stats(args) => stats_cmd::run(args),
-        Command::Peers(args) => peers_cmd::run(args),
+        Command::Stats(args) => stats_cmd::run(args, &config),
+        Command::Peers(args) => peers_cmd::run(args, &config),
         Command::Api(args) => api_cmd::run(args, &config),
         Command::Cache(command) => cache_cmd::run(command, &config),
         Command::Policy(command) => policy_cmd::run(command, &config),

@@ -173,3 +173,22 @@ fn the_discovery_file_lives_as_long_as_the_serve() {
     let stats = cache(&sandbox, &["stats", "--json"]);
     assert!(stats.contains("\"entries\": 0"), "{stats}");
 }
+
+#[test]
+fn stats_finds_the_running_serve_through_its_discovery_file() {
+    let sandbox = Sandbox::new();
+    let (_upstream, _serve) = serve_with_two_entries(&sandbox);
+    // No --url: the serve listens on a random port, so only serve.json can lead there.
+    let output = sandbox.run(&["stats", "--json"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stats: Value = serde_json::from_str(&stdout(&output)).expect("stats JSON");
+    assert_eq!(stats["misses"], 2, "{stats}");
+    // Not in a mesh: `ghmesh peers` says so instead of printing an empty list.
+    let output = sandbox.run(&["peers"], &[]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("not in a fleet mesh"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -2,6 +2,7 @@
 //! trip, what was exchanged and the faults charged to each — from its `/_ghmesh/peers`.
 
 use super::serve_client::{self, ServeUrl};
+use crate::config::Config;
 use crate::mesh::{MeshStatus, PeerInfo};
 use anyhow::Context;
 use clap::Args;
@@ -24,8 +25,8 @@ pub struct PeersArgs {
 }
 
 /// Fetches the peer list and prints it.
-pub fn run(args: PeersArgs) -> anyhow::Result<ExitCode> {
-    let text = serve_client::get_text(&args.serve, "/_ghmesh/peers", TIMEOUT)?;
+pub fn run(args: PeersArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let text = serve_client::get_text(&args.serve, &config.cache.dir, "/_ghmesh/peers", TIMEOUT)?;
     if args.json {
         println!("{}", text.trim_end());
         return Ok(ExitCode::SUCCESS);
@@ -33,7 +34,7 @@ pub fn run(args: PeersArgs) -> anyhow::Result<ExitCode> {
     let status: MeshStatus = serde_json::from_str(&text).with_context(|| {
         format!(
             "{} did not answer /_ghmesh/peers with a peer list",
-            args.serve.url
+            args.serve.url.as_deref().unwrap_or("the serve")
         )
     })?;
     print!("{}", render(&status));

@@ -8,23 +8,29 @@ use std::time::Duration;
 /// Longest wait for a connection; a local proxy accepts at once, so longer only hides a hung one.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where `serve` listens when nothing else says where it is.
+const DEFAULT_SERVE_URL: &str = "http://127.0.0.1:8080";
+
 /// Where the running `ghmesh serve` answers.
 #[derive(Debug, Args)]
 pub struct ServeUrl {
-    /// Base URL of the running `ghmesh serve`.
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:8080",
-        env = "GHMESH_URL",
-        value_name = "URL"
-    )]
-    pub url: String,
+    /// Base URL of the running `ghmesh serve` [default: the serve named by CACHE_DIR/serve.json
+    /// if it answers, else http://127.0.0.1:8080].
+    #[arg(long, env = "GHMESH_URL", value_name = "URL")]
+    pub url: Option<String>,
 }
 
 impl ServeUrl {
-    /// The URL, checked to be http(s).
-    pub fn parse(&self) -> anyhow::Result<url::Url> {
-        parse_url(&self.url)
+    /// The named URL; else the live serve of the discovery file in `cache_dir`; else the
+    /// default listen address. Checked to be http(s).
+    pub async fn resolve(&self, cache_dir: &std::path::Path) -> anyhow::Result<url::Url> {
+        if let Some(url) = &self.url {
+            return parse_url(url);
+        }
+        match super::discovery::discover(cache_dir).await? {
+            super::discovery::Discovery::Live(record) => parse_url(&record.url),
+            _ => parse_url(DEFAULT_SERVE_URL),
+        }
     }
 }
 
@@ -66,17 +72,22 @@ pub fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
-/// GETs `path` (e.g. `/_ghmesh/stats`) from the running serve on a small current-thread runtime
+/// GETs `path` (e.g. `/_ghmesh/stats`) from the running serve (see [`ServeUrl::resolve`]) on a small current-thread runtime
 /// (one request needs no more) and returns the body of a 2xx answer; any other status is an
 /// error carrying the proxy's message.
-pub fn get_text(serve: &ServeUrl, path: &str, timeout: Duration) -> anyhow::Result<String> {
-    serve.parse()?;
-    let base = &serve.url;
-    let endpoint = format!("{}{path}", base.trim_end_matches('/'));
+pub fn get_text(
+    serve: &ServeUrl,
+    cache_dir: &std::path::Path,
+    path: &str,
+    timeout: Duration,
+) -> anyhow::Result<String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        let base = serve.resolve(cache_dir).await?;
+        let base = base.as_str().trim_end_matches('/');
+        let endpoint = format!("{base}{path}");
         let response = client(timeout)?
             .get(&endpoint)
             .send()

@@ -4,6 +4,7 @@
 
 use super::serve_client::{self, ServeUrl};
 use crate::clock::unix_now;
+use crate::config::Config;
 use anyhow::Context;
 use clap::Args;
 use serde_json::Value;
@@ -39,15 +40,15 @@ pub struct StatsArgs {
 }
 
 /// Fetches the stats and prints them.
-pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
-    let text = serve_client::get_text(&args.serve, "/_ghmesh/stats", TIMEOUT)?;
+pub fn run(args: StatsArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let text = serve_client::get_text(&args.serve, &config.cache.dir, "/_ghmesh/stats", TIMEOUT)?;
     let doc: Value = serde_json::from_str(&text)
         .ok()
         .filter(Value::is_object)
         .with_context(|| {
             format!(
                 "{} did not answer /_ghmesh/stats with a JSON object: is it a ghmesh serve?",
-                args.serve.url
+                args.serve.url.as_deref().unwrap_or("the serve")
             )
         })?;
     if args.json {
