@@ -26,16 +26,31 @@ pub enum Mode {
     PerRunner,
     /// One `ghmesh serve` for the whole fleet.
     Shared,
-    // Next: `Mesh` — one serve per runner, p2p enabled and bootstrapped to each other; it needs
-    // only a branch in `proxy_count`, `base_url` and `proxy_config`.
+    /// One `ghmesh serve` per runner, the serves joined in a fleet mesh on loopback: each
+    /// bootstraps to the (up to) [`MESH_BOOTSTRAP_PEERS`] serves started just before it.
+    Mesh,
 }
+
+/// How many earlier serves a mesh-mode serve is given as bootstrap peers. Each serve then has at
+/// most twice as many connections, within gossipsub's mesh degree (2 to 8), and any two serves
+/// are at most `runners / 4` hops apart.
+pub const MESH_BOOTSTRAP_PEERS: usize = 4;
+
+/// The fleet secret of the benchmark's meshes (any string of at least 16 characters).
+const MESH_SECRET: &str = "polling-bench-fleet-secret";
+
+/// How long the serves of a mesh may take to connect before the run is abandoned.
+const MESH_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Time given to gossipsub to form its mesh (heartbeat 500 ms) once every serve is connected.
+const MESH_SETTLE: Duration = Duration::from_secs(2);
 
 impl Mode {
     /// How many `ghmesh serve` processes the mode runs for `runners` runners.
     fn proxy_count(self, runners: usize) -> usize {
         match self {
             Mode::Direct => 0,
-            Mode::PerRunner => runners,
+            Mode::PerRunner | Mode::Mesh => runners,
             Mode::Shared => 1,
         }
     }
@@ -44,7 +59,7 @@ impl Mode {
     fn base_url<'a>(self, index: usize, upstream: &'a str, proxies: &'a [Server]) -> &'a str {
         match self {
             Mode::Direct => upstream,
-            Mode::PerRunner => &proxies[index].url,
+            Mode::PerRunner | Mode::Mesh => &proxies[index].url,
             Mode::Shared => &proxies[0].url,
         }
     }
@@ -55,6 +70,7 @@ impl Mode {
             Mode::Direct => "direct",
             Mode::PerRunner => "per-runner",
             Mode::Shared => "shared",
+            Mode::Mesh => "mesh",
         }
     }
 }
@@ -132,6 +148,8 @@ pub struct ModeRun {
     pub counts: CountsDocument,
     /// Numeric `/_ghmesh/stats` fields summed over the mode's proxies (`None` for direct).
     pub ghmesh: Option<BTreeMap<String, u64>>,
+    /// Each proxy's whole `/_ghmesh/stats` document after the run, in start order.
+    pub proxy_stats: Vec<serde_json::Value>,
 }
 
 /// Runs the fleet in `mode` with scratch files in `work` (shared by the modes of one
@@ -140,11 +158,22 @@ pub async fn run_mode(config: &FleetConfig, mode: Mode, work: &Path) -> anyhow::
     let mut upstream_command = Command::new(&config.binaries.upstream);
     upstream_command.args(upstream_args(&config.upstream));
     let upstream = Server::start("polling-upstream", upstream_command).await?;
-    let mut proxies = Vec::new();
+    let mut proxies: Vec<Server> = Vec::new();
     for index in 0..mode.proxy_count(config.runners) {
-        proxies.push(start_proxy(config, &upstream.url, work, mode, index).await?);
+        let bootstrap: Vec<String> = if mode == Mode::Mesh {
+            proxies[index.saturating_sub(MESH_BOOTSTRAP_PEERS)..]
+                .iter()
+                .filter_map(|p| p.mesh.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        proxies.push(start_proxy(config, &upstream.url, work, mode, index, &bootstrap).await?);
     }
     let client = client()?;
+    if mode == Mode::Mesh {
+        wait_for_mesh(&client, &proxies).await?;
+    }
     let schedule: Schedule = get_json(&client, &format!("{}/_schedule", upstream.url)).await?;
 
     // Runners start together, a little ahead so every process is up, and spread their cycles
@@ -182,6 +211,7 @@ pub async fn run_mode(config: &FleetConfig, mode: Mode, work: &Path) -> anyhow::
 
     let counts = get_json(&client, &format!("{}/_counts", upstream.url)).await?;
     let mut ghmesh = None;
+    let mut proxy_stats = Vec::new();
     for proxy in &proxies {
         let stats: serde_json::Value =
             get_json(&client, &format!("{}/_ghmesh/stats", proxy.url)).await?;
@@ -191,6 +221,7 @@ pub async fn run_mode(config: &FleetConfig, mode: Mode, work: &Path) -> anyhow::
                 *sums.entry(name.clone()).or_default() += n;
             }
         }
+        proxy_stats.push(stats);
     }
     for proxy in proxies {
         proxy.stop().await;
@@ -202,7 +233,32 @@ pub async fn run_mode(config: &FleetConfig, mode: Mode, work: &Path) -> anyhow::
         runners,
         counts,
         ghmesh,
+        proxy_stats,
     })
+}
+
+/// Waits until every serve of a mesh reports a connected peer, then gives gossipsub
+/// [`MESH_SETTLE`] to graft its mesh, so the first cycle's announcements find their way.
+async fn wait_for_mesh(client: &reqwest::Client, proxies: &[Server]) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + MESH_CONNECT_TIMEOUT;
+    for proxy in proxies {
+        loop {
+            let stats: serde_json::Value =
+                get_json(client, &format!("{}/_ghmesh/stats", proxy.url)).await?;
+            if stats["connected_peers"].as_u64().unwrap_or(0) >= 1 {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "the serve at {} had no mesh peer after {MESH_CONNECT_TIMEOUT:?}",
+                    proxy.url
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    tokio::time::sleep(MESH_SETTLE).await;
+    Ok(())
 }
 
 /// `polling-upstream` flags for `config`.
@@ -231,13 +287,15 @@ fn upstream_args(config: &UpstreamConfig) -> Vec<String> {
 }
 
 /// Starts `ghmesh serve` number `index` of `mode` in a directory of its own (own store, own
-/// configuration, clean environment), logging to `serve.log` there.
+/// configuration, clean environment), logging to `serve.log` there. In mesh mode it joins the
+/// fleet mesh on loopback through `bootstrap` (mDNS off: it does not work over loopback).
 async fn start_proxy(
     config: &FleetConfig,
     upstream: &str,
     work: &Path,
     mode: Mode,
     index: usize,
+    bootstrap: &[String],
 ) -> anyhow::Result<Server> {
     let dir = work.join(format!("{}-serve-{index}", mode.name()));
     std::fs::create_dir_all(dir.join(".github"))?;
@@ -254,6 +312,16 @@ async fn start_proxy(
         .env("HOME", &dir)
         .env("CACHE_DIR", dir.join("cache"))
         .stderr(log);
+    if mode == Mode::Mesh {
+        command
+            .env("ENABLE_P2P_CACHE", "true")
+            .env("GHMESH_FLEET_SECRET", MESH_SECRET)
+            .env("GHMESH_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0")
+            .env("GHMESH_P2P_MDNS", "false");
+        if !bootstrap.is_empty() {
+            command.env("CACHE_BOOTSTRAP_PEERS", bootstrap.join(","));
+        }
+    }
     Server::start(&format!("ghmesh serve ({})", dir.display()), command).await
 }
 

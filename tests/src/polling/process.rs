@@ -14,6 +14,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct Server {
     /// `http://127.0.0.1:PORT`, from the ready line.
     pub url: String,
+    /// The fleet-mesh address a `ghmesh serve` with the mesh printed before its ready line
+    /// (`ghmesh mesh /ip4/.../p2p/...`; the first one when it listens on several).
+    pub mesh: Option<String>,
     child: Child,
     /// Kept open: a server whose stdout is closed might fail its next write.
     _stdout: BufReader<ChildStdout>,
@@ -21,7 +24,7 @@ pub struct Server {
 
 impl Server {
     /// Starts `command` (stdout is taken over) and waits for its first line containing
-    /// `http://`; `name` is for error messages.
+    /// `http://`, noting a `ghmesh mesh` line before it; `name` is for error messages.
     pub async fn start(name: &str, mut command: Command) -> anyhow::Result<Self> {
         command
             .stdout(std::process::Stdio::piped())
@@ -30,12 +33,13 @@ impl Server {
             .spawn()
             .with_context(|| format!("starting {name}"))?;
         let mut stdout = BufReader::new(child.stdout.take().context("stdout")?);
-        let url = tokio::time::timeout(READY_TIMEOUT, ready_url(&mut stdout))
+        let (url, mesh) = tokio::time::timeout(READY_TIMEOUT, ready_url(&mut stdout))
             .await
             .with_context(|| format!("{name} printed no ready line within {READY_TIMEOUT:?}"))?
             .with_context(|| format!("{name} exited before it was ready"))?;
         Ok(Self {
             url,
+            mesh,
             child,
             _stdout: stdout,
         })
@@ -47,16 +51,24 @@ impl Server {
     }
 }
 
-/// Reads lines until one names an `http://` URL; that URL, without trailing punctuation.
-async fn ready_url(stdout: &mut BufReader<ChildStdout>) -> anyhow::Result<String> {
+/// Reads lines until one names an `http://` URL; that URL, without trailing punctuation, and
+/// the first address of a `ghmesh mesh ADDR...` line seen before it.
+async fn ready_url(
+    stdout: &mut BufReader<ChildStdout>,
+) -> anyhow::Result<(String, Option<String>)> {
     let mut line = String::new();
+    let mut mesh = None;
     loop {
         line.clear();
         if stdout.read_line(&mut line).await? == 0 {
             bail!("end of output");
         }
+        if let Some(addresses) = line.strip_prefix("ghmesh mesh ") {
+            mesh = addresses.split_whitespace().next().map(str::to_owned);
+            continue;
+        }
         if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
-            return Ok(url.trim_end_matches(['.', ',']).to_owned());
+            return Ok((url.trim_end_matches(['.', ',']).to_owned(), mesh));
         }
     }
 }
