@@ -52,8 +52,78 @@ pub struct ModeReport {
     pub overruns: u64,
     /// `X-Cache` values the runners received, counted.
     pub x_cache: BTreeMap<String, u64>,
+    /// Latency by `X-Cache` value (`none`: no header, as from the upstream itself).
+    pub latency_by_cache: BTreeMap<String, OutcomeLatency>,
     /// `/_ghmesh/stats` counters summed over the mode's proxies.
     pub ghmesh: Option<BTreeMap<String, u64>>,
+    /// The fleet mesh's figures (mesh mode only).
+    pub mesh: Option<MeshReport>,
+}
+
+/// Runner-side latency of the answers that carried one `X-Cache` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OutcomeLatency {
+    /// Answers.
+    pub count: u64,
+    /// Median, microseconds.
+    pub p50_us: u64,
+    /// 99th percentile, microseconds.
+    pub p99_us: u64,
+}
+
+/// The `X-Cache` values the table shows a latency row for (the JSON has every value seen).
+const TABLE_OUTCOMES: [&str; 4] = ["HIT", "PEER-HIT", "MISS", "REVALIDATED"];
+
+/// What the serves of a mesh reported in `/_ghmesh/stats` after the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MeshReport {
+    /// Serves with the mesh enabled.
+    pub serves: u64,
+    /// The fewest connected peers any serve had at the end.
+    pub min_connected_peers: u64,
+    /// Requests answered from a peer's entry during the request (`peer_hits`), summed.
+    pub peer_hits: u64,
+    /// `connectivity.announcements_sent`, summed.
+    pub announcements_sent: u64,
+    /// `connectivity.announcements_received` (accepted by gossipsub validation), summed.
+    pub announcements_received: u64,
+    /// `connectivity.messages_rejected`, summed.
+    pub messages_rejected: u64,
+    /// `connectivity.announcement_delay_ms.samples`, summed (each serve keeps its last 4096).
+    pub delay_samples: u64,
+    /// The largest median announcement delay of any serve, milliseconds.
+    pub delay_p50_max_ms: u64,
+    /// The largest 99th-percentile announcement delay of any serve, milliseconds.
+    pub delay_p99_max_ms: u64,
+    /// The longest announcement delay any serve measured, milliseconds: it bounds the time any
+    /// (sampled) announcement took to reach every serve.
+    pub delay_max_ms: u64,
+}
+
+impl MeshReport {
+    /// Derived from each serve's `/_ghmesh/stats`; `None` when no serve had the mesh enabled.
+    pub fn from_stats(stats: &[serde_json::Value]) -> Option<Self> {
+        let mut report = Self {
+            min_connected_peers: u64::MAX,
+            ..Self::default()
+        };
+        for doc in stats.iter().filter(|d| d["p2p_enabled"] == true) {
+            let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+            let connectivity = &doc["connectivity"];
+            let delay = &connectivity["announcement_delay_ms"];
+            report.serves += 1;
+            report.min_connected_peers = report.min_connected_peers.min(n(&doc["connected_peers"]));
+            report.peer_hits += n(&doc["peer_hits"]);
+            report.announcements_sent += n(&connectivity["announcements_sent"]);
+            report.announcements_received += n(&connectivity["announcements_received"]);
+            report.messages_rejected += n(&connectivity["messages_rejected"]);
+            report.delay_samples += n(&delay["samples"]);
+            report.delay_p50_max_ms = report.delay_p50_max_ms.max(n(&delay["p50"]));
+            report.delay_p99_max_ms = report.delay_p99_max_ms.max(n(&delay["p99"]));
+            report.delay_max_ms = report.delay_max_ms.max(n(&delay["max"]));
+        }
+        (report.serves > 0).then_some(report)
+    }
 }
 
 /// The whole invocation: the configuration, then one entry per mode in run order.
@@ -141,13 +211,13 @@ impl Report {
         let columns: Vec<Vec<(&str, String)>> = self.modes.iter().map(ModeReport::cells).collect();
         let _ = write!(out, "{:<34}", "");
         for mode in &self.modes {
-            let _ = write!(out, "{:>16}", mode.mode);
+            let _ = write!(out, "{:>20}", mode.mode);
         }
         out.push('\n');
         for row in 0..columns.first().map_or(0, Vec::len) {
             let _ = write!(out, "{:<34}", columns[0][row].0);
             for column in &columns {
-                let _ = write!(out, "{:>16}", column[row].1);
+                let _ = write!(out, "{:>20}", column[row].1);
             }
             out.push('\n');
         }
@@ -163,7 +233,8 @@ impl ModeReport {
                 g.get(name).copied().unwrap_or(0).to_string()
             })
         };
-        vec![
+        let mesh = |f: fn(&MeshReport) -> String| self.mesh.as_ref().map_or("-".to_owned(), f);
+        let mut cells = vec![
             ("runner requests", self.requests.to_string()),
             ("errors", self.errors.to_string()),
             ("charged upstream requests", self.charged.to_string()),
@@ -195,12 +266,41 @@ impl ModeReport {
                 "latency p50 / p99 (us)",
                 format!("{} / {}", self.latency_p50_us, self.latency_p99_us),
             ),
+            ("cycle overruns", self.overruns.to_string()),
             ("ghmesh local_hits", stat("local_hits")),
             ("ghmesh revalidations", stat("revalidations")),
             ("ghmesh coalesced", stat("coalesced")),
             ("ghmesh misses", stat("misses")),
             ("ghmesh upstream_requests", stat("upstream_requests")),
-        ]
+            ("mesh peer_hits", mesh(|m| m.peer_hits.to_string())),
+            (
+                "mesh announcements sent / recv",
+                mesh(|m| format!("{} / {}", m.announcements_sent, m.announcements_received)),
+            ),
+            (
+                "mesh delay p99 / max (ms, worst)",
+                mesh(|m| format!("{} / {}", m.delay_p99_max_ms, m.delay_max_ms)),
+            ),
+            (
+                "mesh min connected peers",
+                mesh(|m| m.min_connected_peers.to_string()),
+            ),
+        ];
+        for (outcome, label) in TABLE_OUTCOMES.into_iter().zip([
+            "HIT: n, p50 / p99 (us)",
+            "PEER-HIT: n, p50 / p99 (us)",
+            "MISS: n, p50 / p99 (us)",
+            "REVALIDATED: n, p50 / p99 (us)",
+        ]) {
+            let value = self
+                .latency_by_cache
+                .get(outcome)
+                .map_or("-".to_owned(), |l| {
+                    format!("{}, {} / {}", l.count, l.p50_us, l.p99_us)
+                });
+            cells.push((label, value));
+        }
+        cells
     }
 }
 
@@ -258,6 +358,21 @@ fn mode_report(run: &ModeRun, baseline: Baseline) -> ModeReport {
     for (value, n) in runners.iter().flat_map(|r| &r.x_cache) {
         *x_cache.entry(value.clone()).or_default() += n;
     }
+    let mut by_cache: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for (value, latencies) in runners.iter().flat_map(|r| &r.latencies_by_cache_us) {
+        by_cache.entry(value.clone()).or_default().extend(latencies);
+    }
+    let latency_by_cache = by_cache
+        .into_iter()
+        .map(|(value, mut latencies)| {
+            let latency = OutcomeLatency {
+                count: latencies.len() as u64,
+                p50_us: percentile(&mut latencies, 50.0),
+                p99_us: percentile(&mut latencies, 99.0),
+            };
+            (value, latency)
+        })
+        .collect();
     let charged = run.counts.charged;
     let requests = sum(|r| r.requests);
     ModeReport {
@@ -295,7 +410,9 @@ fn mode_report(run: &ModeRun, baseline: Baseline) -> ModeReport {
         latency_p99_us: percentile(&mut latencies, 99.0),
         overruns: sum(|r| r.overruns),
         x_cache,
+        latency_by_cache,
         ghmesh: run.ghmesh.clone(),
+        mesh: MeshReport::from_stats(&run.proxy_stats),
     }
 }
 
@@ -311,7 +428,43 @@ pub fn percentile(samples: &mut [u64], pct: f64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::percentile;
+    use super::{MeshReport, percentile};
+    use serde_json::json;
+
+    #[test]
+    fn mesh_figures_sum_counters_and_take_the_worst_delays() {
+        let serve = |peers: u64, hits: u64, p99: u64, max: u64| {
+            json!({
+                "p2p_enabled": true,
+                "connected_peers": peers,
+                "peer_hits": hits,
+                "connectivity": {
+                    "announcements_sent": 3,
+                    "announcements_received": 5,
+                    "messages_rejected": 0,
+                    "announcement_delay_ms": {"samples": 5, "p50": 1, "p99": p99, "max": max},
+                },
+            })
+        };
+        let report = MeshReport::from_stats(&[serve(2, 1, 4, 9), serve(1, 2, 7, 8)]).unwrap();
+        assert_eq!(
+            report,
+            MeshReport {
+                serves: 2,
+                min_connected_peers: 1,
+                peer_hits: 3,
+                announcements_sent: 6,
+                announcements_received: 10,
+                messages_rejected: 0,
+                delay_samples: 10,
+                delay_p50_max_ms: 1,
+                delay_p99_max_ms: 7,
+                delay_max_ms: 9,
+            }
+        );
+        let without = json!({"p2p_enabled": false, "connected_peers": 0, "connectivity": null});
+        assert_eq!(MeshReport::from_stats(&[without]), None);
+    }
 
     #[test]
     fn nearest_rank() {

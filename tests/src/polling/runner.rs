@@ -59,6 +59,10 @@ pub struct RunnerResult {
     pub versions_seen: BTreeMap<String, BTreeSet<u64>>,
     /// Count of `X-Cache` values received (`none` when the header was absent).
     pub x_cache: BTreeMap<String, u64>,
+    /// The latencies of the answered requests (any status), microseconds, by `X-Cache` value
+    /// (`none` when the header was absent): a peer hit costs more than a local hit, a miss more
+    /// than either.
+    pub latencies_by_cache_us: BTreeMap<String, Vec<u64>>,
     /// When its first request was sent (Unix ms).
     pub first_request_unix_ms: u64,
     /// When its last request was sent (Unix ms).
@@ -158,15 +162,19 @@ impl Runner<'_> {
             }
             Err(e) => Err(format!("GET {}: {e}", resource.path)),
         };
-        self.result
-            .latencies_us
-            .push(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        let latency = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.result.latencies_us.push(latency);
         let (status, headers) = match answer {
             Ok(answer) => answer,
             Err(message) => return self.error(message),
         };
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let cache = text("x-cache").unwrap_or("none").to_owned();
+        self.result
+            .latencies_by_cache_us
+            .entry(cache.clone())
+            .or_default()
+            .push(latency);
         *self.result.x_cache.entry(cache).or_default() += 1;
         let version = match status {
             200 => {
