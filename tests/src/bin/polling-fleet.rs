@@ -1,7 +1,8 @@
 //! `polling-fleet`: N runner processes poll the `polling-upstream` every cycle, directly or
-//! through `ghmesh serve` (per runner or shared), and the charged requests, versions, staleness,
-//! latency and errors of each mode are reported as a table or JSON. Exits 1 if any request
-//! failed. `polling-fleet runner` is one runner (the fleet starts it; not for direct use).
+//! through `ghmesh serve` (per runner, shared, or per runner joined in a fleet mesh), and the
+//! charged requests, versions, staleness, latency, mesh figures and errors of each mode are
+//! reported as a table or JSON. Exits 1 if any request failed. `polling-fleet runner` is one
+//! runner (the fleet starts it; not for direct use).
 //! See `ghmesh_system_tests::polling` and tests/bench/polling.sh.
 
 use clap::{Parser, Subcommand};
