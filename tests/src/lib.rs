@@ -1,6 +1,8 @@
 //! Helpers for ghmesh's system tests: paths of the test-only components, a runner for the
-//! `ghmesh` binary in an isolated working directory, and the third-party rig ([`rig`]).
+//! `ghmesh` binary in an isolated working directory, the third-party rig ([`rig`]) and the fleet
+//! mesh helpers ([`fleet`]).
 
+pub mod fleet;
 pub mod rig;
 
 use std::path::{Path, PathBuf};
