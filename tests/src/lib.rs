@@ -1,7 +1,8 @@
 //! Helpers for ghmesh's system tests: paths of the test-only components, a runner for the
-//! `ghmesh` binary in an isolated working directory, the third-party rig ([`rig`]), and the
-//! polling-workload benchmark harness ([`polling`]).
+//! `ghmesh` binary in an isolated working directory, the third-party rig ([`rig`]), the fleet
+//! mesh helpers ([`fleet`]) and the polling-workload benchmark harness ([`polling`]).
 
+pub mod fleet;
 pub mod polling;
 pub mod rig;
 

@@ -29,6 +29,13 @@ fn free_port() -> u16 {
 /// A child process killed when dropped.
 pub struct Running(Child);
 
+impl Running {
+    /// Takes ownership of `child`, to kill it on drop.
+    pub fn new(child: Child) -> Self {
+        Self(child)
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -108,31 +115,58 @@ impl FixtureServer {
 pub struct Serve {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
+    /// The first mesh address it printed (`/ip4/.../tcp/PORT/p2p/ID`), when it joined a mesh.
+    pub mesh_addr: Option<String>,
     _process: Running,
 }
 
 impl Serve {
     /// Starts `ghmesh serve` for `upstream` in `sandbox`, with extra args; waits until it is ready.
     pub fn start(sandbox: &crate::Sandbox, upstream: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(sandbox, upstream, extra, &[])
+    }
+
+    /// [`Serve::start`] with extra environment variables (the sandbox's environment is otherwise
+    /// empty).
+    pub fn start_with_env(
+        sandbox: &crate::Sandbox,
+        upstream: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut command =
             sandbox.command(&["serve", "--listen", "127.0.0.1:0", "--upstream", upstream]);
-        command
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        command.args(extra).envs(env.iter().copied());
+        Self::launch(command)
+    }
+
+    /// Spawns a prepared `ghmesh serve` command (e.g. wrapped in `ip netns exec`) and waits for
+    /// its ready line. Lines before it are kept when they name the mesh address.
+    pub fn launch(mut command: Command) -> Self {
+        // Standard error stays as the caller set it (inherited by default).
+        command.stdout(Stdio::piped());
         let mut child = command.spawn().expect("start ghmesh serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("ready line");
-        let address = line
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut mesh_addr = None;
+        let ready = loop {
+            let mut line = String::new();
+            let read = stdout.read_line(&mut line).expect("ready line");
+            assert!(read > 0, "ghmesh serve exited before its ready line");
+            if let Some(addrs) = line.strip_prefix("ghmesh mesh ") {
+                mesh_addr = addrs.split_whitespace().next().map(str::to_string);
+            }
+            if line.starts_with("ghmesh serving ") {
+                break line;
+            }
+        };
+        let address = ready
             .split_whitespace()
             .find_map(|word| word.strip_prefix("http://"))
-            .unwrap_or_else(|| panic!("no address in ready line: {line:?}"))
+            .unwrap_or_else(|| panic!("no address in ready line: {ready:?}"))
             .to_string();
         Self {
             url: format!("http://{address}"),
+            mesh_addr,
             _process: Running(child),
         }
     }
@@ -169,23 +203,30 @@ pub fn curl(url: &str, args: &[&str]) -> Exchange {
         .arg(url)
         .output()
         .expect("curl");
-    let text = String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n");
-    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    // 0: no HTTP answer at all (connection refused or reset, e.g. after a kill).
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Exchange {
-        status,
-        headers,
-        body: body.to_string(),
+    Exchange::parse(&output.stdout)
+}
+
+impl Exchange {
+    /// Parses what `curl -s -i` printed. Status 0 means no answer.
+    pub fn parse(stdout: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(stdout).replace("\r\n", "\n");
+        let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        // 0: no HTTP answer at all (connection refused or reset, e.g. after a kill).
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Exchange {
+            status,
+            headers,
+            body: body.to_string(),
+        }
     }
 }
 
@@ -268,6 +309,31 @@ impl Serve {
     pub fn pid(&self) -> u32 {
         self._process.0.id()
     }
+
+    /// Whether the process is still running (it has not exited or crashed).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self._process.0.try_wait(), Ok(None))
+    }
+
+    /// Stops the process with SIGTERM (a graceful shutdown) and waits for it to exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let signalled = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(signalled.success(), "kill -TERM {} failed", self.pid());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self._process.0.try_wait().expect("wait for ghmesh serve") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ghmesh serve did not exit within 20 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Serve {
@@ -283,26 +349,7 @@ impl Serve {
             sandbox.command(&["serve", "--listen", "127.0.0.1:0", "--upstream", upstream]);
         command
             .envs(env.iter().copied())
-            .stdout(Stdio::piped())
             .stderr(std::fs::File::create(log).expect("create log file"));
-        Self::ready(command.spawn().expect("start ghmesh serve"))
-    }
-
-    /// Waits for the ready line of a started serve and reads its address from it.
-    fn ready(mut child: Child) -> Self {
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("ready line");
-        let address = line
-            .split_whitespace()
-            .find_map(|word| word.strip_prefix("http://"))
-            .unwrap_or_else(|| panic!("no address in ready line: {line:?}"))
-            .to_string();
-        Self {
-            url: format!("http://{address}"),
-            _process: Running(child),
-        }
+        Self::launch(command)
     }
 }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use libp2p::futures::StreamExt;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, mdns, ping};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -162,7 +163,15 @@ impl Node {
     }
 
     fn dial(&mut self, addr: Multiaddr) {
-        if let Err(e) = self.swarm.dial(addr.clone()) {
+        // From a new port, not the listen port (libp2p's default reuses it): two nodes that find
+        // each other at the same moment (mDNS answers reach both at once) would otherwise open one
+        // TCP connection from both ends, both negotiate as the dialer, and both dials fail.
+        // Nothing redials a peer found by mDNS, so they would stay apart for minutes.
+        let opts = DialOpts::unknown_peer_id()
+            .address(addr.clone())
+            .allocate_new_port()
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
             tracing::debug!(%addr, "dial failed: {e}");
         }
     }
