@@ -1,6 +1,7 @@
 //! The polling benchmark harness (`polling-fleet`, `polling-upstream`; tests/bench/polling.sh)
-//! counts correctly: a tiny fleet, direct and through one shared `ghmesh serve`. A correctness
-//! test of the harness, not a timed one: nothing here depends on how fast anything ran.
+//! counts correctly: a tiny fleet, direct, through one shared `ghmesh serve` and through a serve
+//! per runner joined in a fleet mesh. A correctness test of the harness, not a timed one: nothing
+//! here depends on how fast anything ran.
 
 use ghmesh_system_tests::ghmesh_bin;
 use serde_json::Value;
@@ -80,4 +81,28 @@ fn a_shared_cache_charges_less_than_direct_polling_and_nothing_fails() {
     // Every resource had to be fetched at least once: 9 resources.
     assert!(n(&shared["versions_served"]) >= 9, "{shared}");
     assert!(n(&shared["x_cache"]["HIT"]) > 0, "{shared}");
+}
+
+#[test]
+fn a_fleet_mesh_charges_less_than_direct_polling_and_nothing_fails() {
+    let report = fleet(&["--mode", "mesh", "--compare", "--tokens", "fleet"]);
+    let modes = report["modes"].as_array().expect("modes");
+    let (direct, mesh) = (&modes[0], &modes[1]);
+    assert_eq!(
+        (direct["mode"].as_str(), mesh["mode"].as_str()),
+        (Some("direct"), Some("mesh"))
+    );
+    for mode in [direct, mesh] {
+        assert_eq!(n(&mode["requests"]), 54, "{mode}");
+        assert_eq!(n(&mode["errors"]), 0, "{mode}");
+    }
+    assert!(
+        n(&mesh["charged"]) < n(&direct["charged"]),
+        "the mesh saved nothing: {mesh}"
+    );
+    // Both serves were in the mesh and still connected at the end.
+    let figures = &mesh["mesh"];
+    assert_eq!(n(&figures["serves"]), 2, "{figures}");
+    assert!(n(&figures["min_connected_peers"]) >= 1, "{figures}");
+    assert_eq!(direct["mesh"], Value::Null);
 }
