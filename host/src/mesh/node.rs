@@ -192,6 +192,15 @@ impl Node {
                 self.dial(addr);
             }
         }
+        // Peers met through mDNS, identify or the known-peers file are redialled too when their
+        // connection drops (with backoff), not only the bootstrap peers.
+        for (peer, addrs) in self.book.due_for_redial(std::time::Instant::now()) {
+            if !self.swarm.is_connected(&peer) {
+                for addr in addrs {
+                    self.dial(addr.with_p2p(peer).unwrap_or_else(|a| a));
+                }
+            }
+        }
         if let Err(e) = self.book.persist(&self.known) {
             tracing::warn!("writing known peers failed: {e}");
         }

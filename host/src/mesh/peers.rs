@@ -5,7 +5,7 @@ use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Faults after which a peer is banned for the life of this process.
 pub const MAX_FAULTS: u32 = 3;
@@ -44,7 +44,15 @@ pub struct PeerBook {
     addrs: BTreeMap<PeerId, BTreeSet<Multiaddr>>,
     /// Whether addresses changed since the file was last written.
     dirty: bool,
+    /// Redial schedule of known peers that are not connected: (next attempt, current backoff).
+    redial: BTreeMap<PeerId, (Instant, Duration)>,
 }
+
+/// First wait before redialling a known peer that went away; doubled after each failed
+/// attempt, up to [`MAX_REDIAL_BACKOFF`].
+const FIRST_REDIAL_BACKOFF: Duration = Duration::from_secs(3);
+/// Longest wait between redials of a known peer.
+const MAX_REDIAL_BACKOFF: Duration = Duration::from_secs(300);
 
 impl PeerBook {
     fn entry(&mut self, peer: PeerId) -> &mut PeerInfo {
@@ -57,6 +65,32 @@ impl PeerBook {
     /// A connection to `peer` opened (`connected`) or its last one closed.
     pub fn set_connected(&mut self, peer: PeerId, connected: bool) {
         self.entry(peer).connected = connected;
+        if connected {
+            self.redial.remove(&peer);
+        }
+    }
+
+    /// Known peers (with addresses) that are neither connected nor banned and whose redial time
+    /// has come, with their addresses; each one's next attempt is pushed back (exponential
+    /// backoff), so a peer that is gone for good costs one dial every few minutes.
+    pub fn due_for_redial(&mut self, now: Instant) -> Vec<(PeerId, Vec<Multiaddr>)> {
+        let mut due = Vec::new();
+        for (peer, addrs) in &self.addrs {
+            let info = self.peers.get(peer);
+            if info.is_some_and(|i| i.connected || i.banned) {
+                continue;
+            }
+            let (next, backoff) = self
+                .redial
+                .entry(*peer)
+                .or_insert((now, FIRST_REDIAL_BACKOFF));
+            if *next <= now {
+                due.push((*peer, addrs.iter().cloned().collect()));
+                *next = now + *backoff;
+                *backoff = (*backoff * 2).min(MAX_REDIAL_BACKOFF);
+            }
+        }
+        due
     }
 
     /// Peers with an open connection.
@@ -218,6 +252,28 @@ mod tests {
         assert!(book.is_banned(&peer));
         book.set_connected(peer, true);
         assert!(book.connected().is_empty(), "banned peers are not used");
+    }
+
+    #[test]
+    fn gone_peers_are_redialled_with_backoff_and_connected_ones_not() {
+        let mut book = PeerBook::default();
+        let (gone, here) = (PeerId::random(), PeerId::random());
+        let addr: Multiaddr = "/ip4/10.0.0.9/tcp/4001".parse().unwrap();
+        book.add_addresses(gone, [addr.clone()]);
+        book.add_addresses(here, [addr.clone()]);
+        book.set_connected(here, true);
+        let t0 = Instant::now();
+        assert_eq!(book.due_for_redial(t0), vec![(gone, vec![addr.clone()])]);
+        assert!(book.due_for_redial(t0 + Duration::from_secs(2)).is_empty());
+        assert_eq!(book.due_for_redial(t0 + Duration::from_secs(3)).len(), 1);
+        // The wait doubled: 6 s after the second attempt.
+        assert!(book.due_for_redial(t0 + Duration::from_secs(8)).is_empty());
+        assert_eq!(book.due_for_redial(t0 + Duration::from_secs(9)).len(), 1);
+        book.set_connected(gone, true);
+        assert!(
+            book.due_for_redial(t0 + Duration::from_secs(600))
+                .is_empty()
+        );
     }
 
     #[test]
