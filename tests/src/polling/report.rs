@@ -209,15 +209,24 @@ impl Report {
         }
         out.push('\n');
         let columns: Vec<Vec<(&str, String)>> = self.modes.iter().map(ModeReport::cells).collect();
+        // Every column as wide as its widest cell, two spaces apart.
+        let width = columns
+            .iter()
+            .flatten()
+            .map(|(_, value)| value.chars().count())
+            .chain(self.modes.iter().map(|m| m.mode.len()))
+            .max()
+            .unwrap_or(0)
+            + 2;
         let _ = write!(out, "{:<34}", "");
         for mode in &self.modes {
-            let _ = write!(out, "{:>20}", mode.mode);
+            let _ = write!(out, "{:>width$}", mode.mode);
         }
         out.push('\n');
         for row in 0..columns.first().map_or(0, Vec::len) {
             let _ = write!(out, "{:<34}", columns[0][row].0);
             for column in &columns {
-                let _ = write!(out, "{:>20}", column[row].1);
+                let _ = write!(out, "{:>width$}", column[row].1);
             }
             out.push('\n');
         }
