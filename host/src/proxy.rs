@@ -36,6 +36,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use coalesce::Coalescer;
 use http::{Request, Response, StatusCode, header};
 use metrics::Metrics;
@@ -246,7 +247,14 @@ pub async fn serve(
         }
         None => None,
     };
-    axum::serve(listeners.tcp, app.into_make_service())
+    // Nagle's algorithm would hold back a response written in more than one piece until the
+    // client acknowledges the first: on keep-alive connections that is a delayed-ACK wait.
+    let tcp = listeners.tcp.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
+    axum::serve(tcp, app.into_make_service())
         .with_graceful_shutdown(wait(stop_rx))
         .await?;
     if let Some(task) = unix {

@@ -2,7 +2,8 @@
 # Cached-GET throughput and latency: `ghmesh serve` vs nginx `proxy_cache`, same upstream, loopback.
 # Usage: tests/bench/proxy_vs_nginx.sh   (builds the release binary; installs nginx and wrk if missing)
 # Env: DURATION (default 15s, the concurrent run), SINGLE_DURATION (default 10s, one connection),
-#      CONNECTIONS (default 32), THREADS (default 2).
+#      CONNECTIONS (default 32), THREADS (default 2), GHMESH_BIN (a ghmesh binary to measure
+#      instead of building this tree's, e.g. an older build for a before/after in one window).
 #
 # Both caches get only hits during the measured runs: one warm-up request fills them and the
 # second is checked to be a hit. nginx runs `worker_processes auto` (one per CPU) and caches per
@@ -26,8 +27,12 @@ if ((${#missing[@]})); then
 fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
-cargo build --release -p ghmesh --quiet
-bin=${CARGO_TARGET_DIR:-$PWD/target}/release/ghmesh
+if [[ -n ${GHMESH_BIN:-} ]]; then
+  bin=$GHMESH_BIN
+else
+  cargo build --release -p ghmesh --quiet
+  bin=${CARGO_TARGET_DIR:-$PWD/target}/release/ghmesh
+fi
 
 work=$(mktemp -d)
 chmod 755 "$work"

@@ -5,6 +5,7 @@
 //! is served as is or revalidated with the requester's own credential first.
 
 use super::Shared;
+use super::hot::HotEntry;
 use crate::clock::unix_now;
 use crate::mesh::{MeshEvent, PeerEntry, WireEntry};
 use crate::store::{EntryMeta, NewEntry, Share};
@@ -14,7 +15,7 @@ use tokio::sync::mpsc;
 
 /// Asks the fleet for a fresh entry under `key` (only for shareable plans). A verified answer
 /// is kept in the store and the memory layer, then returned for the policy to judge.
-pub(super) async fn lookup(shared: &Arc<Shared>, key: &str) -> Option<(EntryMeta, Bytes)> {
+pub(super) async fn lookup(shared: &Arc<Shared>, key: &str) -> Option<Arc<HotEntry>> {
     let mesh = shared.mesh.as_ref()?;
     let PeerEntry { entry, body, peer } = mesh.lookup(key).await?;
     tracing::debug!(%key, %peer, "fleet peer answered");
@@ -132,7 +133,7 @@ async fn accept_announced(shared: &Arc<Shared>, entry: &WireEntry) -> bool {
 /// Stores a verified peer entry as this node's own (keeping the origin's fetch time, so its TTL
 /// is not extended by travelling) and puts it in the memory layer. The body is copied to its
 /// exact size: a slice of a network buffer would keep the whole buffer alive.
-async fn keep(shared: &Arc<Shared>, entry: WireEntry, body: Bytes) -> Option<(EntryMeta, Bytes)> {
+async fn keep(shared: &Arc<Shared>, entry: WireEntry, body: Bytes) -> Option<Arc<HotEntry>> {
     let generation = shared.hot.generation();
     let new = NewEntry {
         key: entry.key,
@@ -154,10 +155,10 @@ async fn keep(shared: &Arc<Shared>, entry: WireEntry, body: Bytes) -> Option<(En
     let (store, queued_body) = (shared.store.clone(), body.clone());
     match tokio::task::spawn_blocking(move || store.enqueue_put(new, queued_body)).await {
         Ok(Ok(queued)) => {
-            let meta = queued.meta.clone();
-            shared.hot.insert(generation, meta.clone(), body.clone());
+            let hot = Arc::new(HotEntry::new(queued.meta.clone(), body));
+            shared.hot.insert_entry(generation, hot.clone());
             super::handler::watch_queued_put(shared, queued);
-            Some((meta, body))
+            Some(hot)
         }
         Ok(Err(e)) => {
             tracing::warn!("storing a peer's entry failed: {e}");

@@ -3,6 +3,7 @@
 
 use super::coalesce::Role;
 use super::frontend::{self, Target};
+use super::hot::HotEntry;
 use super::key::{KeyParts, VARY_HEADERS, request_key};
 use super::outcome::Outcome;
 use super::ratelimit::is_rate_limited;
@@ -225,19 +226,19 @@ async fn cached(
     });
     let generation = shared.hot.generation();
     let stored = match shared.hot.get(&key) {
-        Some(hot) => Ok(Ok(Some((hot.meta.clone(), hot.body.clone())))),
+        Some(hot) => Ok(Ok(Some(hot))),
         None => {
             let store = shared.store.clone();
             let key = key.clone();
             tokio::task::spawn_blocking(move || {
-                store
-                    .get(&key)
-                    .map(|found| found.map(|(meta, body)| (meta, Bytes::from(body))))
+                store.get(&key).map(|found| {
+                    found.map(|(meta, body)| Arc::new(HotEntry::new(meta, Bytes::from(body))))
+                })
             })
             .await
             .inspect(|read| {
-                if let Ok(Some((meta, body))) = read {
-                    shared.hot.insert(generation, meta.clone(), body.clone());
+                if let Ok(Some(entry)) = read {
+                    shared.hot.insert_entry(generation, entry.clone());
                 }
             })
         }
@@ -258,9 +259,10 @@ async fn cached(
         None if plan.share != ShareScope::Token => (fleet::lookup(shared, &key).await, true),
         None => (None, false),
     };
-    let Some((entry, body)) = stored else {
+    let Some(hot) = stored else {
         return fetch(shared, incoming, key, plan).await;
     };
+    let entry = &hot.meta;
     let now = now();
     let age = now.saturating_sub(entry.fetched_at);
     let same_token = entry.token_partition == incoming.partition;
@@ -284,13 +286,11 @@ async fn cached(
         Outcome::Hit
     };
     match verdict.decision {
-        EntryDecision::Serve(_) => serve_entry(shared, &incoming, &entry, body, hit),
-        EntryDecision::ServeStale(_) => {
-            serve_entry(shared, &incoming, &entry, body, Outcome::Stale)
-        }
+        EntryDecision::Serve(_) => serve_entry(shared, &incoming, &hot, hit),
+        EntryDecision::ServeStale(_) => serve_entry(shared, &incoming, &hot, Outcome::Stale),
         EntryDecision::Refetch(_) => fetch(shared, incoming, key, plan).await,
         EntryDecision::Revalidate(_) => {
-            revalidate(shared, incoming, key, plan, entry, body, same_token).await
+            revalidate(shared, incoming, key, plan, hot, same_token).await
         }
     }
 }
@@ -301,10 +301,10 @@ async fn revalidate(
     incoming: Incoming,
     key: String,
     plan: cache::CachePlan,
-    entry: EntryMeta,
-    body: Bytes,
+    hot: Arc<HotEntry>,
     same_token: bool,
 ) -> Response<Body> {
+    let entry = &hot.meta;
     let mut headers = incoming.headers.clone();
     // ETags are per token on GitHub: another token's ETag would never match.
     if same_token
@@ -327,22 +327,21 @@ async fn revalidate(
     match send(shared, &incoming, headers).await {
         Ok(response) if response.status == StatusCode::NOT_MODIFIED => {
             let generation = shared.hot.generation();
-            let refreshed = refresh_entry(shared, &key, &entry, &response).await;
-            shared
-                .hot
-                .insert(generation, refreshed.clone(), body.clone());
-            fleet::announce(shared, &refreshed, &body);
-            serve_entry(shared, &incoming, &refreshed, body, Outcome::Revalidated)
+            let refreshed = refresh_entry(shared, &key, entry, &response).await;
+            let refreshed = Arc::new(HotEntry::new(refreshed, hot.body.clone()));
+            shared.hot.insert_entry(generation, refreshed.clone());
+            fleet::announce(shared, &refreshed.meta, &refreshed.body);
+            serve_entry(shared, &incoming, &refreshed, Outcome::Revalidated)
         }
         Ok(response)
             if (is_rate_limited(&response) || response.status.is_server_error()) && same_token =>
         {
-            serve_entry(shared, &incoming, &entry, body, Outcome::Stale)
+            serve_entry(shared, &incoming, &hot, Outcome::Stale)
         }
         Ok(response) => {
             store_and_respond(shared, &incoming, key, &plan, response, Outcome::Miss).await
         }
-        Err(_) if same_token => serve_entry(shared, &incoming, &entry, body, Outcome::Stale),
+        Err(_) if same_token => serve_entry(shared, &incoming, &hot, Outcome::Stale),
         Err(error) => upstream_error_response(&error),
     }
 }
@@ -571,23 +570,15 @@ async fn send(
     result
 }
 
-/// Answers from a stored entry.
+/// Answers from a stored entry (its headers parsed once, when it entered memory).
 fn serve_entry(
     shared: &Shared,
     incoming: &Incoming,
-    entry: &EntryMeta,
-    body: Bytes,
+    hot: &HotEntry,
     outcome: Outcome,
 ) -> Response<Body> {
-    let mut headers = HeaderMap::new();
-    for (name, value) in &entry.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.append(name, value);
-        }
-    }
+    let entry = &hot.meta;
+    let mut headers = hot.headers.clone();
     let age = now().saturating_sub(entry.fetched_at);
     headers.insert(header::AGE, HeaderValue::from(age));
     let ttl = i64::from(entry.ttl_secs) - age as i64;
@@ -612,7 +603,7 @@ fn serve_entry(
     let body = if incoming.method == Method::HEAD {
         Bytes::new()
     } else {
-        body
+        hot.body.clone()
     };
     client_response(
         shared,

@@ -11,6 +11,7 @@
 
 use crate::store::EntryMeta;
 use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,6 +24,35 @@ pub struct HotEntry {
     pub meta: EntryMeta,
     /// Its body.
     pub body: Bytes,
+    /// `meta.headers` parsed once, so a hit clones a map instead of re-parsing every header.
+    pub headers: HeaderMap,
+}
+
+impl HotEntry {
+    /// An entry with its headers parsed.
+    pub fn new(meta: EntryMeta, body: Bytes) -> Self {
+        let headers = header_map(&meta.headers);
+        Self {
+            meta,
+            body,
+            headers,
+        }
+    }
+}
+
+/// Stored headers as a map; a name or value that does not parse (never one GitHub sent) is left
+/// out.
+pub fn header_map(stored: &[(String, String)]) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(stored.len() + 3);
+    for (name, value) in stored {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    headers
 }
 
 /// The memory layer.
@@ -65,9 +95,13 @@ impl HotCache {
 
     /// Keeps an entry, unless an invalidation happened since `generation` was read.
     pub fn insert(&self, generation: u64, meta: EntryMeta, body: Bytes) {
+        self.insert_entry(generation, Arc::new(HotEntry::new(meta, body)));
+    }
+
+    /// [`HotCache::insert`] for an entry already built.
+    pub fn insert_entry(&self, generation: u64, entry: Arc<HotEntry>) {
         if self.generation() == generation {
-            self.entries
-                .insert(meta.key.clone(), Arc::new(HotEntry { meta, body }));
+            self.entries.insert(entry.meta.key.clone(), entry);
         }
     }
 

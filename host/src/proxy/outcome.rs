@@ -1,6 +1,7 @@
 //! How a response was produced, said to the client in `Cache-Status` (RFC 9211) and `X-Cache`,
 //! and counted in the metrics.
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 
 /// The name this cache uses in `Cache-Status`.
@@ -66,17 +67,23 @@ impl Outcome {
     /// The `Cache-Status` value; `ttl` is the remaining freshness in seconds where known
     /// (negative when stale), `stored` whether a fetched response was kept.
     pub fn cache_status(self, ttl: Option<i64>, stored: bool) -> String {
-        let mut value = match self {
-            Outcome::Hit => format!("{CACHE_NAME}; hit"),
-            Outcome::PeerHit => format!("{CACHE_NAME}; hit; detail=peer"),
-            Outcome::Stale => format!("{CACHE_NAME}; hit; detail=stale"),
-            Outcome::Revalidated => format!("{CACHE_NAME}; fwd=stale; fwd-status=304"),
-            Outcome::Coalesced => format!("{CACHE_NAME}; fwd=miss; collapsed"),
-            Outcome::Miss => format!("{CACHE_NAME}; fwd=miss"),
-            Outcome::Bypass => format!("{CACHE_NAME}; fwd=bypass"),
+        use std::fmt::Write;
+        let detail = match self {
+            Outcome::Hit => "hit",
+            Outcome::PeerHit => "hit; detail=peer",
+            Outcome::Stale => "hit; detail=stale",
+            Outcome::Revalidated => "fwd=stale; fwd-status=304",
+            Outcome::Coalesced => "fwd=miss; collapsed",
+            Outcome::Miss => "fwd=miss",
+            Outcome::Bypass => "fwd=bypass",
         };
+        // One allocation, sized for the longest value this can produce.
+        let mut value = String::with_capacity(64);
+        value.push_str(CACHE_NAME);
+        value.push_str("; ");
+        value.push_str(detail);
         if let Some(ttl) = ttl {
-            value.push_str(&format!("; ttl={ttl}"));
+            let _ = write!(value, "; ttl={ttl}");
         }
         if stored {
             value.push_str("; stored");
@@ -86,7 +93,10 @@ impl Outcome {
 
     /// Sets both headers on a response.
     pub fn apply(self, headers: &mut HeaderMap, ttl: Option<i64>, stored: bool) {
-        if let Ok(value) = HeaderValue::from_str(&self.cache_status(ttl, stored)) {
+        // From the owned bytes: no second copy of the value.
+        if let Ok(value) =
+            HeaderValue::from_maybe_shared(Bytes::from(self.cache_status(ttl, stored)))
+        {
             headers.insert("cache-status", value);
         }
         headers.insert("x-cache", HeaderValue::from_static(self.x_cache()));
