@@ -5,6 +5,7 @@
 //!
 //! - [`cli`]: the command line as clap sees it, and the commands it runs.
 //! - [`clock`]: the wall clock in Unix seconds, the unit every record uses.
+//! - [`codeql`]: the CodeQL result cache: scan keys from the git tree, stored SARIF, skip checks.
 //! - [`config`]: env > `.github/*-config.yml` > defaults, validated once, with provenance.
 //! - [`policy`]: the only user of wasmtime; loads, sandboxes, pools and calls policy components.
 //! - [`proxy`]: the caching proxy; the one orchestrator of a request (front ends, upstream,
@@ -15,6 +16,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod codeql;
 pub mod config;
 pub mod policy;
 pub mod proxy;
