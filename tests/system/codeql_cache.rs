@@ -513,3 +513,33 @@ fn damage_blob(db: &Path, cid: &str) {
     }
     txn.commit().unwrap();
 }
+
+#[test]
+fn codeql_submodule_checked_out_elsewhere_runs_the_scan() {
+    let f = Fixture::new();
+    let lib = Fixture::new();
+    lib.write("lib.py", "x = 1\n");
+    lib.commit("lib");
+    let url = lib.repo.to_str().unwrap().to_string();
+    f.git(&[
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        &url,
+        "vendor/lib",
+    ]);
+    f.commit("add submodule");
+    f.store_ok();
+    f.check(None).skips("hit");
+    // The submodule's checkout moves to another commit: the superproject's tree is unchanged,
+    // but CodeQL would read other files.
+    let sub = Fixture {
+        sandbox: Sandbox::new(),
+        repo: f.repo.join("vendor/lib"),
+    };
+    sub.write("lib.py", "x = 2\n");
+    sub.commit("moved");
+    f.check(None).runs("error", "vendor/lib");
+}
