@@ -5,6 +5,7 @@ mod admin_client;
 mod api_cmd;
 mod api_transport;
 mod cache_cmd;
+mod codeql_cmd;
 mod config_cmd;
 mod discovery;
 mod peers_cmd;
@@ -70,6 +71,9 @@ pub enum Command {
     /// holds the store).
     #[command(subcommand)]
     Cache(cache_cmd::CacheCommand),
+    /// CodeQL result cache: scan keys, stored results, skip checks, time saved.
+    #[command(subcommand)]
+    Codeql(codeql_cmd::CodeqlCommand),
     /// Inspect and exercise policy components.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
@@ -97,6 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Peers(args) => peers_cmd::run(args, &config),
         Command::Api(args) => api_cmd::run(args, &config),
         Command::Cache(command) => cache_cmd::run(command, &config),
+        Command::Codeql(command) => codeql_cmd::run(command, &config),
         Command::Policy(command) => policy_cmd::run(command, &config),
         Command::Config(command) => config_cmd::run(command, &config),
     }

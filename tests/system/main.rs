@@ -5,6 +5,7 @@ mod api_cli;
 mod bad_input;
 mod cache_admin;
 mod clients;
+mod codeql_cache;
 mod config_cli;
 mod containment;
 mod crash_safety;

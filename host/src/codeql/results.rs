@@ -1,0 +1,213 @@
+//! Where CodeQL results live: a [`Store`] of its own under `<cache dir>/codeql`, apart from the
+//! API cache's, holding per scan a metadata record ([`ScanRecord`], JSON) and the SARIF as it
+//! was given, each a body under its CID; a pointer from `(repo, commit, category)` to the scan's
+//! key, so a later commit can find its base's result; and the counters of [`super::stats`].
+//!
+//! Every body read goes through [`Store::get`], which rehashes it against its CID: a damaged
+//! SARIF is removed and reported, never handed out.
+
+use super::sarif::Summary;
+use super::stats::CodeqlStats;
+use crate::store::{NewEntry, Share, Store, StoreLimits};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Directory of the CodeQL result store inside the cache directory.
+pub const STORE_DIR: &str = "codeql";
+
+/// Metadata of one stored scan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanRecord {
+    /// The scan's cache key.
+    pub key: String,
+    /// `owner/name` it was stored for.
+    pub repo: String,
+    /// Commit analysed.
+    pub commit: String,
+    /// Its git tree id.
+    pub tree: String,
+    /// Digest of the effective configuration.
+    pub config_digest: String,
+    /// CodeQL CLI version that ran.
+    pub codeql_version: String,
+    /// SARIF category.
+    pub category: String,
+    /// Languages analysed.
+    pub languages: Vec<String>,
+    /// Whole-repository analysis (diff-restricted results are never stored).
+    pub full_analysis: bool,
+    /// CID of the stored SARIF.
+    pub sarif_cid: String,
+    /// Size of the stored SARIF in bytes.
+    pub sarif_bytes: u64,
+    /// Alert counts.
+    pub alerts: Summary,
+    /// How long the scan took, in seconds: what a skip saves.
+    pub duration_secs: f64,
+    /// Unix seconds when stored.
+    pub stored_at: u64,
+    /// How long the result may be reused, in seconds.
+    pub ttl_secs: u64,
+}
+
+/// The CodeQL result store.
+#[derive(Debug, Clone)]
+pub struct ResultStore {
+    store: Store,
+}
+
+/// What fetching a scan's SARIF found.
+#[derive(Debug)]
+pub enum SarifLookup {
+    /// The SARIF, checked against its CID and the record's.
+    Found(Vec<u8>),
+    /// Missing, or damaged and removed: the reason.
+    Unusable(String),
+}
+
+impl ResultStore {
+    /// Opens (or creates) the store under `cache_dir/codeql`.
+    pub fn open(cache_dir: &Path, limits: StoreLimits) -> anyhow::Result<Self> {
+        let dir = cache_dir.join(STORE_DIR);
+        let store = Store::open(&dir, limits)
+            .with_context(|| format!("cannot open the CodeQL result store in {}", dir.display()))?;
+        Ok(Self { store })
+    }
+
+    /// The store underneath (for tests and maintenance).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stores `sarif` and its record, and points `(repo, commit, category)` at it.
+    pub fn put(&self, record: &ScanRecord, sarif: &[u8]) -> anyhow::Result<()> {
+        let ttl = u32::try_from(record.ttl_secs).unwrap_or(u32::MAX);
+        let entry = |key: String, path: &str| NewEntry {
+            key,
+            method: "CODEQL".into(),
+            path: path.into(),
+            query: String::new(),
+            status: 200,
+            headers: Vec::new(),
+            fetched_at: record.stored_at,
+            ttl_secs: ttl,
+            etag: None,
+            last_modified: None,
+            token_partition: String::new(),
+            share: Share::Fleet,
+            operation: "codeql".into(),
+        };
+        // SARIF first: a record never names a body that was not stored.
+        let stored = self
+            .store
+            .put(entry(sarif_key(&record.key), "/codeql/sarif"), sarif)?;
+        if stored.cid != record.sarif_cid {
+            anyhow::bail!(
+                "stored SARIF has CID {} but the record names {}",
+                stored.cid,
+                record.sarif_cid
+            );
+        }
+        let json = serde_json::to_vec(record)?;
+        self.store
+            .put(entry(scan_key(&record.key), "/codeql/scans"), &json)?;
+        let pointer = commit_key(&record.repo, &record.commit, &record.category);
+        self.store
+            .put(entry(pointer, "/codeql/commits"), record.key.as_bytes())?;
+        Ok(())
+    }
+
+    /// The record stored under `key`.
+    pub fn scan(&self, key: &str) -> anyhow::Result<Option<ScanRecord>> {
+        let Some((_, body)) = self.store.get(&scan_key(key))? else {
+            return Ok(None);
+        };
+        let record = serde_json::from_slice(&body)
+            .with_context(|| format!("stored record of scan {key} does not decode"))?;
+        Ok(Some(record))
+    }
+
+    /// The record of the scan stored for `commit` of `repo` in `category`.
+    pub fn scan_of_commit(
+        &self,
+        repo: &str,
+        commit: &str,
+        category: &str,
+    ) -> anyhow::Result<Option<ScanRecord>> {
+        let Some((_, key)) = self.store.get(&commit_key(repo, commit, category))? else {
+            return Ok(None);
+        };
+        let key = String::from_utf8(key).context("stored commit pointer is not UTF-8")?;
+        self.scan(&key)
+    }
+
+    /// The SARIF of `record`, only if it matches its CID and the record's.
+    pub fn sarif(&self, record: &ScanRecord) -> anyhow::Result<SarifLookup> {
+        let Some((meta, body)) = self.store.get(&sarif_key(&record.key))? else {
+            // The scan record is useless without its SARIF: drop it so later checks miss cleanly.
+            self.store.remove(&scan_key(&record.key))?;
+            return Ok(SarifLookup::Unusable(format!(
+                "stored SARIF of scan {} (CID {}) is missing or failed its CID check and was removed",
+                record.key, record.sarif_cid
+            )));
+        };
+        if meta.cid != record.sarif_cid {
+            return Ok(SarifLookup::Unusable(format!(
+                "stored SARIF of scan {} has CID {}, the record names {}",
+                record.key, meta.cid, record.sarif_cid
+            )));
+        }
+        Ok(SarifLookup::Found(body))
+    }
+
+    /// The persisted counters (zero when none were stored yet).
+    pub fn stats(&self) -> anyhow::Result<CodeqlStats> {
+        match self.store.get(STATS_KEY)? {
+            None => Ok(CodeqlStats::default()),
+            Some((_, body)) => {
+                serde_json::from_slice(&body).context("stored CodeQL stats do not decode")
+            }
+        }
+    }
+
+    /// Applies `change` to the counters and stores them.
+    pub fn update_stats(
+        &self,
+        change: impl FnOnce(&mut CodeqlStats),
+    ) -> anyhow::Result<CodeqlStats> {
+        let mut stats = self.stats()?;
+        change(&mut stats);
+        let entry = NewEntry {
+            key: STATS_KEY.into(),
+            method: "CODEQL".into(),
+            path: "/codeql/stats".into(),
+            query: String::new(),
+            status: 200,
+            headers: Vec::new(),
+            fetched_at: crate::clock::unix_now(),
+            ttl_secs: u32::MAX,
+            etag: None,
+            last_modified: None,
+            token_partition: String::new(),
+            share: Share::Token,
+            operation: "codeql-stats".into(),
+        };
+        self.store.put(entry, &serde_json::to_vec(&stats)?)?;
+        Ok(stats)
+    }
+}
+
+const STATS_KEY: &str = "codeql/stats";
+
+fn scan_key(key: &str) -> String {
+    format!("codeql/scan/{key}")
+}
+
+fn sarif_key(key: &str) -> String {
+    format!("codeql/sarif/{key}")
+}
+
+fn commit_key(repo: &str, commit: &str, category: &str) -> String {
+    format!("codeql/commit/{}/{commit}\0{category}", repo.to_lowercase())
+}
