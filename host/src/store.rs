@@ -365,6 +365,17 @@ impl Store {
         Ok(body.filter(|body| verify(cid, body)))
     }
 
+    /// Records a use of `key` (holding body `cid`) that did not go through [`Store::get`] — a
+    /// hit answered from a memory layer — so least-recently-used eviction sees it. Queued
+    /// without waiting or fsync; `last_access` is the access time the caller last recorded, and
+    /// nothing is queued within [`ACCESS_GRANULARITY_SECS`] of it. Returns the access time now
+    /// recorded, if one was queued.
+    pub fn record_access(&self, key: &str, cid: &str, last_access: u64) -> Option<u64> {
+        let now = self.now();
+        (now.saturating_sub(last_access) >= ACCESS_GRANULARITY_SECS && self.touch(key, cid, now))
+            .then_some(now)
+    }
+
     /// Queues moving `key` to the recent end of the LRU order, if it still holds body `cid`,
     /// without waiting and without fsync of its own; whether it was queued (a failure is logged
     /// by the writer).

@@ -143,8 +143,8 @@ fn a_running_serve_fetches_evicted_entries_again() {
 }
 
 #[test]
-#[ignore = "fails, and takes over a minute: hits answered from the memory layer never reach the \
-            store, so the store never records them and evicts the most used entry as if unused"]
+#[ignore = "takes over a minute (the store records uses at one-minute granularity); run with \
+            --ignored"]
 fn a_hit_keeps_an_entry_from_eviction() {
     let upstream = EchoUpstream::start();
     let sandbox = bounded_sandbox();

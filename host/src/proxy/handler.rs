@@ -17,6 +17,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// Largest request body accepted (GitHub's own limits for API writes are far below this).
@@ -226,7 +227,17 @@ async fn cached(
     });
     let generation = shared.hot.generation();
     let stored = match shared.hot.get(&key) {
-        Some(hot) => Ok(Ok(Some(hot))),
+        Some(hot) => {
+            // The store's LRU order must see hits it never served.
+            let recorded = hot.recorded_access.load(Ordering::Relaxed);
+            if let Some(now) = shared
+                .store
+                .record_access(&hot.meta.key, &hot.meta.cid, recorded)
+            {
+                hot.recorded_access.store(now, Ordering::Relaxed);
+            }
+            Ok(Ok(Some(hot)))
+        }
         None => {
             let store = shared.store.clone();
             let key = key.clone();

@@ -26,6 +26,9 @@ pub struct HotEntry {
     pub body: Bytes,
     /// `meta.headers` parsed once, so a hit clones a map instead of re-parsing every header.
     pub headers: HeaderMap,
+    /// The last access time recorded in the store for this entry (Unix seconds): hits from
+    /// memory tell the store about themselves once a granule, so eviction sees them.
+    pub recorded_access: AtomicU64,
 }
 
 impl HotEntry {
@@ -33,6 +36,7 @@ impl HotEntry {
     pub fn new(meta: EntryMeta, body: Bytes) -> Self {
         let headers = header_map(&meta.headers);
         Self {
+            recorded_access: AtomicU64::new(meta.last_access),
             meta,
             body,
             headers,
