@@ -84,8 +84,9 @@ pub struct StoreStats {
 pub struct QueuedPut {
     /// The entry, complete with CID, size and access time, computed before queueing.
     pub meta: EntryMeta,
-    /// Resolves once the commit holding the entry is durable, or with the error that stopped it.
-    pub ticket: Ticket<()>,
+    /// Resolves once the commit holding the entry is durable — with the keys that put evicted
+    /// to stay within the limits — or with the error that stopped it.
+    pub ticket: Ticket<Vec<String>>,
 }
 
 /// The response store. Clones share one database and one writer.
@@ -279,13 +280,13 @@ impl Store {
         let ticket = self.inner.writer.submit("put", true, weight, move |ix| {
             ix.insert(&stored, &body)?;
             let evicted = eviction::evict(ix, &limits, &stored.key)?;
-            if evicted > 0 {
+            if !evicted.is_empty() {
                 tracing::debug!(
-                    evicted,
+                    evicted = evicted.len(),
                     "store over its limits: evicted least recently used"
                 );
             }
-            Ok(())
+            Ok(evicted)
         });
         Ok(QueuedPut { meta, ticket })
     }

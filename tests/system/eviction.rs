@@ -123,8 +123,6 @@ fn least_recently_used_entries_leave_the_store_and_the_bound_holds() {
 }
 
 #[test]
-#[ignore = "fails: the memory layer (host/src/proxy/hot.rs) keeps serving entries the store evicted; \
-            old(1) answers HIT from memory after the store dropped it"]
 fn a_running_serve_fetches_evicted_entries_again() {
     let upstream = EchoUpstream::start();
     let sandbox = bounded_sandbox();

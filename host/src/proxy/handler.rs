@@ -541,15 +541,23 @@ async fn store_response(
 
 /// Waits, off the request, for a write-behind put to be committed. One that fails is logged and
 /// taken back out of the memory layer, so memory does not go on serving an entry the store
-/// refused. (Invalidations need nothing here: the writer applies them after every put queued
+/// refused; entries the put evicted from the store leave memory too, so the store's bounds
+/// decide what is served. (Invalidations need nothing here: the writer applies them after every put queued
 /// before them, and the memory layer is emptied after the invalidation's commit.)
 pub(super) fn watch_queued_put(shared: &Arc<Shared>, queued: QueuedPut) {
     let shared = shared.clone();
     let QueuedPut { meta, ticket } = queued;
     tokio::spawn(async move {
-        if let Err(e) = ticket.done().await {
-            tracing::warn!(path = %meta.path, "storing response failed after answering: {e}");
-            shared.hot.forget(&meta.key, &meta.cid);
+        match ticket.done().await {
+            Ok(evicted) => {
+                for key in evicted {
+                    shared.hot.forget_key(&key);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(path = %meta.path, "storing response failed after answering: {e}");
+                shared.hot.forget(&meta.key, &meta.cid);
+            }
         }
     });
 }

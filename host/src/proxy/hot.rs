@@ -121,6 +121,11 @@ impl HotCache {
         }
     }
 
+    /// Drops whatever memory holds under `key` (the store evicted it).
+    pub fn forget_key(&self, key: &str) {
+        self.entries.invalidate(key);
+    }
+
     /// Forgets everything (after a write invalidated entries in the store).
     pub fn clear(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);

@@ -34,16 +34,20 @@ impl StoreLimits {
 }
 
 /// Evicts least recently used entries, never `keep` (the entry just stored), until both bounds
-/// hold. Returns the number of entries evicted.
-pub(super) fn evict(ix: &mut Index<'_>, limits: &StoreLimits, keep: &str) -> Result<usize, Fault> {
-    let mut evicted = 0;
+/// hold. Returns the keys evicted, so a memory layer in front can drop them too.
+pub(super) fn evict(
+    ix: &mut Index<'_>,
+    limits: &StoreLimits,
+    keep: &str,
+) -> Result<Vec<String>, Fault> {
+    let mut evicted = Vec::new();
     while ix.entry_count()? > limits.max_entries || ix.blob_bytes()? > limits.max_bytes {
         // Only `keep` left: it fits alone (`put` refuses bodies over `max_bytes`).
         let Some((at, key)) = ix.oldest_except(keep)? else {
             break;
         };
         if ix.evict(at, &key)? {
-            evicted += 1;
+            evicted.push(key);
         }
     }
     Ok(evicted)
