@@ -22,12 +22,21 @@ pub(super) async fn lookup(shared: &Arc<Shared>, key: &str) -> Option<Arc<HotEnt
     keep(shared, entry, body).await
 }
 
-/// Tells the fleet about an entry this node fetched or revalidated, unless it is token-scoped.
+/// Tells the fleet about an entry this node fetched, unless it is token-scoped.
 pub(super) fn announce(shared: &Shared, meta: &EntryMeta, body: &Bytes) {
     if let Some(mesh) = &shared.mesh
         && meta.share != Share::Token
     {
         mesh.announce_entry(WireEntry::from_meta(meta), body);
+    }
+}
+
+/// Tells the fleet about a revalidated (304) entry — only when that gives peers freshness
+/// time: with a TTL of 0 every peer revalidates on every use anyway, and announcing each 304
+/// would only make every peer open, check and drop it.
+pub(super) fn announce_refresh(shared: &Shared, meta: &EntryMeta, body: &Bytes) {
+    if meta.ttl_secs > 0 {
+        announce(shared, meta, body);
     }
 }
 
@@ -116,15 +125,20 @@ async fn offer(shared: &Arc<Shared>, key: &str) -> Option<(WireEntry, Bytes)> {
     (meta.share != Share::Token && entry.is_fresh(unix_now())).then_some((entry, body))
 }
 
-/// Whether an announced entry is fresh and newer than what this node holds.
+/// Whether an announced entry is newer than what this node holds.
+///
+/// An expired entry is kept too: it is a validator. With a TTL of 0 (every use revalidates) a
+/// node that holds the version a peer just fetched revalidates it with a free 304 instead of
+/// paying a full 200 for the same new version. Fetch times are whole seconds, so a different
+/// body fetched in the same second also counts as newer.
 async fn accept_announced(shared: &Arc<Shared>, entry: &WireEntry) -> bool {
-    if !entry.is_fresh(unix_now()) {
-        return false;
-    }
     let store = shared.store.clone();
     let key = entry.key.clone();
     match tokio::task::spawn_blocking(move || store.get_meta(&key)).await {
-        Ok(Ok(Some(held))) => held.fetched_at < entry.fetched_at,
+        Ok(Ok(Some(held))) => {
+            held.fetched_at < entry.fetched_at
+                || (held.fetched_at == entry.fetched_at && held.cid != entry.cid)
+        }
         Ok(Ok(None)) => true,
         _ => false,
     }

@@ -341,7 +341,7 @@ async fn revalidate(
             let refreshed = refresh_entry(shared, &key, entry, &response).await;
             let refreshed = Arc::new(HotEntry::new(refreshed, hot.body.clone()));
             shared.hot.insert_entry(generation, refreshed.clone());
-            fleet::announce(shared, &refreshed.meta, &refreshed.body);
+            fleet::announce_refresh(shared, &refreshed.meta, &refreshed.body);
             serve_entry(shared, &incoming, &refreshed, Outcome::Revalidated)
         }
         Ok(response)
