@@ -60,7 +60,11 @@ fn entries_survive_a_restart() {
     let url_path = "/repos/octokit-fixture-org/hello-world";
     let body = {
         let serve = Serve::start(&sandbox, &upstream, &[]);
-        curl(&format!("{}{url_path}", serve.url), &[]).body
+        let body = curl(&format!("{}{url_path}", serve.url), &[]).body;
+        // A graceful stop commits the write-behind queue (a kill -9 may lose the last answered
+        // misses; crash_safety covers that case).
+        assert!(serve.stop().success());
+        body
     };
     let serve = Serve::start(&sandbox, &upstream, &[]);
     let again = curl(&format!("{}{url_path}", serve.url), &[]);
