@@ -14,6 +14,7 @@ mod proxy_setup;
 mod serve_client;
 mod serve_cmd;
 mod stats_cmd;
+mod summary;
 
 use crate::config::{Config, Overrides};
 use clap::{Parser, Subcommand};

@@ -318,6 +318,13 @@ fn append_outputs(path: &Path, outcome: &CheckOutcome) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot write GITHUB_OUTPUT {}: {e}", path.display()))
 }
 
+/// The CodeQL counters as `ghmesh codeql stats --json` prints them (for the job summary).
+pub(super) fn stats_document(config: &Config) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::to_value(
+        open_results(config)?.stats()?.report(),
+    )?)
+}
+
 fn stats_cmd(json: bool, config: &Config) -> anyhow::Result<ExitCode> {
     let report = open_results(config)?.stats()?.report();
     if json {

@@ -3,6 +3,7 @@
 //! counters can only be read over HTTP.
 
 use super::serve_client::{self, ServeUrl};
+use super::summary;
 use crate::clock::unix_now;
 use crate::config::Config;
 use anyhow::Context;
@@ -35,12 +36,31 @@ pub struct StatsArgs {
     #[command(flatten)]
     pub serve: ServeUrl,
     /// Print the JSON document as the proxy sent it instead of a table.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "summary")]
     pub json: bool,
+    /// Write the job summary (Markdown: API cache, CodeQL cache, credentials) to
+    /// `GITHUB_STEP_SUMMARY`, or to stdout outside GitHub Actions. Never fails for a part that
+    /// did not run: the summary says so instead.
+    #[arg(long)]
+    pub summary: bool,
 }
 
 /// Fetches the stats and prints them.
 pub fn run(args: StatsArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    if args.summary {
+        return write_summary(&args, config);
+    }
+    let (text, doc) = fetch(&args, config)?;
+    if args.json {
+        println!("{}", text.trim_end());
+    } else {
+        print!("{}", render(&doc, unix_now()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The serve's stats document, as text and parsed.
+fn fetch(args: &StatsArgs, config: &Config) -> anyhow::Result<(String, Value)> {
     let text = serve_client::get_text(&args.serve, &config.cache.dir, "/_ghmesh/stats", TIMEOUT)?;
     let doc: Value = serde_json::from_str(&text)
         .ok()
@@ -51,10 +71,32 @@ pub fn run(args: StatsArgs, config: &Config) -> anyhow::Result<ExitCode> {
                 args.serve.url.as_deref().unwrap_or("the serve")
             )
         })?;
-    if args.json {
-        println!("{}", text.trim_end());
-    } else {
-        print!("{}", render(&doc, unix_now()));
+    Ok((text, doc))
+}
+
+/// `--summary`: gathers what each part did and appends the Markdown to `GITHUB_STEP_SUMMARY`
+/// (stdout when unset).
+fn write_summary(args: &StatsArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let input = summary::SummaryInput {
+        api: fetch(args, config)
+            .map(|(_, doc)| doc)
+            .map_err(|e| format!("{e:#}")),
+        codeql: super::codeql_cmd::stats_document(config).map_err(|e| format!("{e:#}")),
+        credentials: Err("no credential was handed out".to_string()),
+    };
+    let markdown = summary::render(&input);
+    match std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        Some(path) => {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("cannot open GITHUB_STEP_SUMMARY {path:?}"))?;
+            file.write_all(markdown.as_bytes())
+                .with_context(|| format!("cannot write GITHUB_STEP_SUMMARY {path:?}"))?;
+        }
+        None => print!("{markdown}"),
     }
     Ok(ExitCode::SUCCESS)
 }
