@@ -1,5 +1,6 @@
 //! ghmesh system tests: one binary (see tests/README.md). Each module is one capability.
 
+mod action;
 mod api_cache;
 mod api_cli;
 mod bad_input;
