@@ -51,7 +51,7 @@ release_asset() {
 expected_sha256() {
   local file=${GHMESH_RELEASE_CHECKSUMS:-$GHMESH_ACTION_ROOT/actions/lib/release-checksums.txt}
   [[ -f $file ]] || return 0
-  awk -v name="$1" '$2 == name && $1 ~ /^[0-9a-f]{64}$/ { print $1; exit }' "$file"
+  awk -v name="$1" '$2 == name && length($1) == 64 && $1 ~ /^[0-9a-f]+$/ { print $1; exit }' "$file"
 }
 
 # download_release DEST_DIR: fetches this machine's release asset, checks its sha256 against the

@@ -1,6 +1,7 @@
 //! ghmesh system tests: one binary (see tests/README.md). Each module is one capability.
 
 mod action;
+mod action_binary;
 mod api_cache;
 mod api_cli;
 mod bad_input;
