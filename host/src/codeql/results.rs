@@ -5,13 +5,21 @@
 //!
 //! Every body read goes through [`Store::get`], which rehashes it against its CID: a damaged
 //! SARIF is removed and reported, never handed out.
+//!
+//! The store is opened for the length of one command, by the CLI and (to share results with the
+//! fleet) by `serve`; an opener that finds it held by the other waits up to [`LOCK_WAIT`].
 
 use super::sarif::Summary;
 use super::stats::CodeqlStats;
-use crate::store::{NewEntry, Share, Store, StoreLimits};
+use crate::store::{NewEntry, Share, Store, StoreError, StoreLimits, body_cid};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long opening the store waits while another process (a CLI command, or `serve` storing a
+/// peer's result) holds it. Each holds it for milliseconds to seconds.
+pub const LOCK_WAIT: Duration = Duration::from_secs(15);
 
 /// Directory of the CodeQL result store inside the cache directory.
 pub const STORE_DIR: &str = "codeql";
@@ -49,6 +57,19 @@ pub struct ScanRecord {
     pub stored_at: u64,
     /// How long the result may be reused, in seconds.
     pub ttl_secs: u64,
+    /// The fleet peer (libp2p peer id) this node received the result from; `None` when it was
+    /// stored here.
+    #[serde(default)]
+    pub from_peer: Option<String>,
+}
+
+/// Where a result may be found: its key, else the result stored for a base commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultQuery {
+    /// The requested scan's key.
+    pub key: String,
+    /// `(repo, commit, category)` of a base commit whose result may be reused.
+    pub base: Option<(String, String, String)>,
 }
 
 /// The CodeQL result store.
@@ -67,12 +88,24 @@ pub enum SarifLookup {
 }
 
 impl ResultStore {
-    /// Opens (or creates) the store under `cache_dir/codeql`.
+    /// Opens (or creates) the store under `cache_dir/codeql`, waiting up to [`LOCK_WAIT`] while
+    /// another process holds it.
     pub fn open(cache_dir: &Path, limits: StoreLimits) -> anyhow::Result<Self> {
         let dir = cache_dir.join(STORE_DIR);
-        let store = Store::open(&dir, limits)
-            .with_context(|| format!("cannot open the CodeQL result store in {}", dir.display()))?;
-        Ok(Self { store })
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            match Store::open(&dir, limits) {
+                Ok(store) => return Ok(Self { store }),
+                Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("cannot open the CodeQL result store in {}", dir.display())
+                    });
+                }
+            }
+        }
     }
 
     /// The store underneath (for tests and maintenance).
@@ -140,6 +173,40 @@ impl ResultStore {
         };
         let key = String::from_utf8(key).context("stored commit pointer is not UTF-8")?;
         self.scan(&key)
+    }
+
+    /// The scan stored under the query's key, else the one stored for its base commit.
+    pub fn find(&self, query: &ResultQuery) -> anyhow::Result<Option<ScanRecord>> {
+        if let Some(exact) = self.scan(&query.key)? {
+            return Ok(Some(exact));
+        }
+        match &query.base {
+            Some((repo, commit, category)) => self.scan_of_commit(repo, commit, category),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a result that came from elsewhere (a fleet peer), after checking that `sarif` is
+    /// the SARIF its record names. A record already held under the key is kept when it is not
+    /// older. Returns whether the result was stored.
+    pub fn put_received(&self, record: &ScanRecord, sarif: &[u8]) -> anyhow::Result<bool> {
+        let cid = body_cid(sarif).to_string();
+        if cid != record.sarif_cid || sarif.len() as u64 != record.sarif_bytes {
+            anyhow::bail!(
+                "the SARIF of scan {} has CID {cid} ({} bytes) but its record names {} ({} bytes)",
+                record.key,
+                sarif.len(),
+                record.sarif_cid,
+                record.sarif_bytes
+            );
+        }
+        if let Some(held) = self.scan(&record.key)?
+            && held.stored_at >= record.stored_at
+        {
+            return Ok(false);
+        }
+        self.put(record, sarif)?;
+        Ok(true)
     }
 
     /// The SARIF of `record`, only if it matches its CID and the record's.
