@@ -206,9 +206,16 @@ async fn a_codeql_result_is_announced_looked_up_and_fetched_by_cid() {
     else {
         panic!("expected a CodeQL announcement, got {received:?}");
     };
-    assert_eq!((*got, got_sarif, from), (scan.clone(), sarif.clone(), a.mesh.peer_id()));
+    assert_eq!(
+        (*got, got_sarif, from),
+        (scan.clone(), sarif.clone(), a.mesh.peer_id())
+    );
     answer_scans(a.events, scan.clone(), sarif.clone());
-    let found = b.mesh.lookup_scan(query_for(&scan)).await.expect("peer hit");
+    let found = b
+        .mesh
+        .lookup_scan(query_for(&scan))
+        .await
+        .expect("peer hit");
     assert_eq!((found.scan, found.sarif), (scan.clone(), sarif.clone()));
     let fetched = b.mesh.fetch_sarif(a.mesh.peer_id(), &scan).await;
     assert_eq!(fetched, Some(sarif));
