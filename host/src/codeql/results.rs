@@ -278,3 +278,84 @@ fn sarif_key(key: &str) -> String {
 fn commit_key(repo: &str, commit: &str, category: &str) -> String {
     format!("codeql/commit/{}/{commit}\0{category}", repo.to_lowercase())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codeql::sarif::Summary;
+
+    const LIMITS: StoreLimits = StoreLimits {
+        max_entries: 100,
+        max_bytes: 1 << 20,
+    };
+
+    fn record(sarif: &[u8], stored_at: u64) -> ScanRecord {
+        ScanRecord {
+            key: "sha256:k".into(),
+            repo: "octo/app".into(),
+            commit: "c1".into(),
+            tree: "t1".into(),
+            config_digest: "sha256:cfg".into(),
+            codeql_version: "2.21.0".into(),
+            category: "/language:python".into(),
+            languages: vec!["python".into()],
+            full_analysis: true,
+            sarif_cid: body_cid(sarif).to_string(),
+            sarif_bytes: sarif.len() as u64,
+            alerts: Summary::default(),
+            duration_secs: 60.0,
+            stored_at,
+            ttl_secs: 86_400,
+            from_peer: Some("12D3KooWpeer".into()),
+        }
+    }
+
+    #[test]
+    fn a_received_result_is_stored_only_with_its_own_sarif_and_when_newer() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = ResultStore::open(dir.path(), LIMITS).unwrap();
+        let sarif = br#"{"version":"2.1.0","runs":[]}"#;
+        let err = results
+            .put_received(&record(sarif, 10), b"{\"other\":1}")
+            .unwrap_err();
+        assert!(err.to_string().contains("its record names"), "{err}");
+        assert_eq!(results.scan("sha256:k").unwrap(), None);
+
+        assert!(results.put_received(&record(sarif, 10), sarif).unwrap());
+        assert!(!results.put_received(&record(sarif, 10), sarif).unwrap());
+        assert!(results.put_received(&record(sarif, 11), sarif).unwrap());
+        let query = ResultQuery {
+            key: "sha256:other".into(),
+            base: Some(("Octo/App".into(), "c1".into(), "/language:python".into())),
+        };
+        let found = results.find(&query).unwrap().expect("found by its base");
+        assert_eq!(found, record(sarif, 11));
+        assert!(matches!(results.sarif(&found).unwrap(), SarifLookup::Found(b) if b == sarif));
+    }
+
+    #[test]
+    fn records_and_stats_written_before_the_fleet_still_decode() {
+        let old = r#"{"key":"k","repo":"o/r","commit":"c","tree":"t","config_digest":"d",
+            "codeql_version":"v","category":"c","languages":[],"full_analysis":true,
+            "sarif_cid":"x","sarif_bytes":1,"alerts":{"runs":1,"results":0,"by_level":{},
+            "by_security_severity":{}},"duration_secs":1.0,"stored_at":1,"ttl_secs":1}"#;
+        let record: ScanRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(record.from_peer, None);
+        let stats: CodeqlStats = serde_json::from_str(r#"{"scans_cached":3}"#).unwrap();
+        assert_eq!((stats.scans_cached, stats.scans_from_peers), (3, 0));
+    }
+
+    #[test]
+    fn a_second_opener_waits_for_the_first_to_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = ResultStore::open(dir.path(), LIMITS).unwrap();
+        let path = dir.path().to_path_buf();
+        let started = Instant::now();
+        let second =
+            std::thread::spawn(move || ResultStore::open(&path, LIMITS).map(|_| started.elapsed()));
+        std::thread::sleep(Duration::from_millis(200));
+        drop(first);
+        let waited = second.join().unwrap().unwrap();
+        assert!(waited >= Duration::from_millis(200), "{waited:?}");
+    }
+}

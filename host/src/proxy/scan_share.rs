@@ -307,3 +307,53 @@ async fn keep(codeql: &CodeqlShare, record: ScanRecord, sarif: Bytes) -> anyhow:
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_crosses_the_wire_unchanged_but_for_its_origin() {
+        let mut by_level = std::collections::BTreeMap::new();
+        by_level.insert("error".to_string(), 2);
+        let record = ScanRecord {
+            key: "sha256:k".into(),
+            repo: "octo/app".into(),
+            commit: "c1".into(),
+            tree: "t1".into(),
+            config_digest: "sha256:cfg".into(),
+            codeql_version: "2.21.0".into(),
+            category: "/language:python".into(),
+            languages: vec!["python".into()],
+            full_analysis: true,
+            sarif_cid: "bafkrei".into(),
+            sarif_bytes: 7,
+            alerts: Summary {
+                runs: 1,
+                results: 2,
+                by_security_severity: by_level.clone(),
+                by_level,
+            },
+            duration_secs: 61.5,
+            stored_at: 100,
+            ttl_secs: 3600,
+            from_peer: None,
+        };
+        let back = from_wire(to_wire(&record), "12D3KooWpeer");
+        assert_eq!(back.from_peer.as_deref(), Some("12D3KooWpeer"));
+        assert_eq!(
+            ScanRecord {
+                from_peer: None,
+                ..back
+            },
+            record
+        );
+        let query = ResultQuery {
+            key: "k".into(),
+            base: Some(("o/r".into(), "c".into(), "cat".into())),
+        };
+        let wire = to_query(&query);
+        assert_eq!(wire.key, "k");
+        assert_eq!(wire.base.map(|b| b.commit), Some("c".into()));
+    }
+}
