@@ -219,5 +219,6 @@ fn a_codeql_result_stored_on_one_node_is_reused_by_the_fleet() {
     assert_eq!(miss["cache-status"], "miss", "{miss:?}");
     assert_eq!(miss["should-skip-scan"], "false", "{miss:?}");
     assert_eq!(miss["cached-result"], "", "{miss:?}");
+    assert!(miss["reason"].contains("no fleet peer"), "{miss:?}");
     assert_eq!(stranger.connected_peers(), 0);
 }

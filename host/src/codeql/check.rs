@@ -184,6 +184,7 @@ fn decide(
         && let Some(peers) = peers
     {
         match from_peers(peers, &query, results) {
+            Ok(None) => fleet_note = "; no fleet peer has one either".into(),
             Ok(found) => candidate = found,
             Err(e) => fleet_note = format!("; asking the fleet failed: {e:#}"),
         }
