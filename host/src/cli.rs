@@ -6,6 +6,7 @@ mod api_cmd;
 mod api_transport;
 mod cache_cmd;
 mod codeql_cmd;
+mod codeql_fleet;
 mod config_cmd;
 mod discovery;
 mod peers_cmd;

@@ -9,7 +9,8 @@
 //!   ping, mDNS, block list.
 //! - [`wire`]: messages, sealing (AES-256-GCM via [`crate::crypto`]), versions, size bounds,
 //!   verification of bodies against their CIDs.
-//! - [`codec`]: bounded frames of `/github-cache/fetch/1.0.0`.
+//! - [`scan`]: CodeQL results on their own topic and protocol, SARIF checked against its CID.
+//! - [`codec`]: bounded frames of `/github-cache/fetch/1.0.0` and `/github-cache/codeql/1.0.0`.
 //! - [`peers`]: the peer book (addresses, RTT, faults, bans) and the known-peers file.
 //! - [`identity`]: the persisted node key.
 //! - [`setup`]: configuration and the fleet secret to [`MeshSettings`].
@@ -18,16 +19,19 @@ mod codec;
 mod identity;
 mod node;
 mod peers;
+pub mod scan;
 pub mod setup;
 mod swarm;
 pub mod wire;
 
+pub use libp2p::PeerId;
 pub use peers::PeerInfo;
+pub use scan::{ScanBase, ScanQuery, WireScan};
 pub use wire::WireEntry;
 
 use crate::crypto::FleetKeys;
 use bytes::Bytes;
-use libp2p::{Multiaddr, PeerId};
+use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -89,6 +93,42 @@ pub enum MeshEvent {
         /// Who published it.
         from: PeerId,
     },
+    /// A peer asks for a fresh CodeQL result answering `query`.
+    ScanLookup {
+        /// The key, and the base commit whose result would do.
+        query: ScanQuery,
+        /// Where to answer: the result and its SARIF, or `None`.
+        reply: oneshot::Sender<Option<(WireScan, Bytes)>>,
+    },
+    /// A peer asks for the SARIF of the result under `key`.
+    ScanSarif {
+        /// The scan's key.
+        key: String,
+        /// The SARIF's CID.
+        cid: String,
+        /// Where to answer.
+        reply: oneshot::Sender<Option<Bytes>>,
+    },
+    /// A peer announced a stored CodeQL result; the SARIF (when inline) already matched its CID.
+    Scan {
+        /// The result.
+        scan: Box<WireScan>,
+        /// The SARIF, when it travelled inline.
+        sarif: Option<Bytes>,
+        /// Who published it.
+        from: PeerId,
+    },
+}
+
+/// A CodeQL result a peer served, its SARIF verified against the result's CID.
+#[derive(Debug, Clone)]
+pub struct PeerScan {
+    /// The result.
+    pub scan: WireScan,
+    /// Its SARIF.
+    pub sarif: Bytes,
+    /// The peer that served it.
+    pub peer: PeerId,
 }
 
 /// An entry a peer served, verified against its CID and fresh by this node's clock.
@@ -181,6 +221,21 @@ enum Command {
         peer: PeerId,
     },
     Status(oneshot::Sender<MeshStatus>),
+    LookupScan {
+        query: ScanQuery,
+        reply: oneshot::Sender<Option<PeerScan>>,
+    },
+    FetchSarif {
+        peer: PeerId,
+        scan: Box<WireScan>,
+        reply: oneshot::Sender<Option<Bytes>>,
+    },
+    PublishScan(scan::ScanAnnouncement),
+    RespondScan {
+        channel: libp2p::request_response::ResponseChannel<Vec<u8>>,
+        response: scan::ScanResponse,
+        peer: PeerId,
+    },
 }
 
 /// A handle on the running node. Clones share it; the node stops when the last one drops.
@@ -199,6 +254,10 @@ impl std::fmt::Debug for Command {
             Command::Publish(_) => "Publish",
             Command::Respond { .. } => "Respond",
             Command::Status(_) => "Status",
+            Command::LookupScan { .. } => "LookupScan",
+            Command::FetchSarif { .. } => "FetchSarif",
+            Command::PublishScan(_) => "PublishScan",
+            Command::RespondScan { .. } => "RespondScan",
         })
     }
 }
@@ -206,6 +265,10 @@ impl std::fmt::Debug for Command {
 /// Depth of the command and event queues. A full command queue drops announcements (logged):
 /// the cache stays correct, peers only miss a hint.
 const QUEUE: usize = 1024;
+
+/// How long the fetch of one SARIF by CID may take: up to [`scan::MAX_SARIF_BYTES`], far more
+/// than an API body, and in the background (after an announcement), so nobody waits on it.
+pub const SARIF_FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Mesh {
     /// Starts the node: loads its identity, listens, dials bootstrap and known peers, and
@@ -280,6 +343,47 @@ impl Mesh {
     fn publish(&self, announcement: wire::Announcement) {
         if let Err(e) = self.commands.try_send(Command::Publish(announcement)) {
             tracing::warn!("mesh announcement dropped: {e}");
+        }
+    }
+
+    /// Asks every connected peer for a fresh CodeQL result answering `query` (its key, else its
+    /// base commit's result); the first verified answer wins. `None` when no peer has one within
+    /// the fetch timeout.
+    pub async fn lookup_scan(&self, query: ScanQuery) -> Option<PeerScan> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::LookupScan { query, reply };
+        self.commands.send(command).await.ok()?;
+        tokio::time::timeout(self.fetch_timeout, answer)
+            .await
+            .ok()?
+            .ok()?
+    }
+
+    /// Fetches the SARIF of a result `peer` announced, by CID; `None` unless it arrives within
+    /// [`SARIF_FETCH_TIMEOUT`] and matches the result's CID.
+    pub async fn fetch_sarif(&self, peer: PeerId, scan: &WireScan) -> Option<Bytes> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::FetchSarif {
+            peer,
+            scan: Box::new(scan.clone()),
+            reply,
+        };
+        self.commands.send(command).await.ok()?;
+        tokio::time::timeout(SARIF_FETCH_TIMEOUT, answer)
+            .await
+            .ok()?
+            .ok()?
+    }
+
+    /// Announces a stored CodeQL result to the fleet (SARIF inline when small).
+    pub fn announce_scan(&self, scan: WireScan, sarif: &Bytes) {
+        let sarif = (sarif.len() <= scan::MAX_INLINE_SARIF).then(|| sarif.to_vec());
+        let announcement = scan::ScanAnnouncement::Result {
+            scan: Box::new(scan),
+            sarif,
+        };
+        if let Err(e) = self.commands.try_send(Command::PublishScan(announcement)) {
+            tracing::warn!("CodeQL announcement dropped: {e}");
         }
     }
 

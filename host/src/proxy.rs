@@ -1,12 +1,14 @@
 //! The GitHub API caching proxy: front ends (base-URL reverse proxy, forward proxy for
 //! `api.github.localhost`, unix socket), the upstream client, coalescing, rate-limit tracking and
 //! the orchestration of each request ([`handler`]), and what it reports (`/metrics`,
-//! `/_ghmesh/stats`), store maintenance for the CLI ([`admin`]) and request ids in every log line
-//! ([`request_id`]). Decisions come from the cache-policy component; bodies live in the
+//! `/_ghmesh/stats`), store maintenance for the CLI ([`admin`]), CodeQL results shared with the
+//! fleet ([`codeql_admin`], `scan_share`) and request ids in every log line ([`request_id`]).
+//! Decisions come from the cache-policy component; bodies live in the
 //! [`crate::store`].
 
 pub mod admin;
 mod coalesce;
+pub mod codeql_admin;
 mod fleet;
 mod frontend;
 mod handler;
@@ -18,6 +20,7 @@ mod partition;
 mod ratelimit;
 pub mod request_id;
 mod rewrite;
+mod scan_share;
 mod stats;
 mod upstream;
 
@@ -25,6 +28,7 @@ pub use admin::AdminToken;
 pub use fleet::serve_peers;
 pub use frontend::FORWARD_HOST;
 pub use outcome::Outcome;
+pub use scan_share::{Announced, CodeqlShare};
 pub use upstream::{Upstream, UpstreamError, UpstreamResponse};
 
 use crate::mesh::{Mesh, MeshStatus};
@@ -71,6 +75,8 @@ pub struct Shared {
     mesh: Option<Mesh>,
     /// Authorises the `/_ghmesh/cache` endpoints; `None` turns them off (every call is 401).
     admin_token: Option<AdminToken>,
+    /// The CodeQL result store shared with the fleet (with the mesh only).
+    codeql: Option<CodeqlShare>,
 }
 
 /// What `serve` needs to run.
@@ -89,6 +95,8 @@ pub struct ProxySettings {
     pub mesh: Option<Mesh>,
     /// The secret of the admin endpoints, or `None` for none (an in-process proxy).
     pub admin_token: Option<AdminToken>,
+    /// The CodeQL results this node shares with the fleet, when it is in a mesh.
+    pub codeql: Option<CodeqlShare>,
 }
 
 impl Shared {
@@ -113,6 +121,7 @@ impl Shared {
             default_ttl_secs: settings.default_ttl_secs,
             mesh: settings.mesh,
             admin_token: settings.admin_token,
+            codeql: settings.codeql,
         })
     }
 
@@ -169,6 +178,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_ghmesh/peers", get(peers_endpoint))
         .route("/_ghmesh/health", get(|| async { "ok" }))
         .merge(admin::routes())
+        .merge(codeql_admin::routes())
         .fallback(proxy_endpoint)
         .with_state(shared);
     request_id::apply(app)

@@ -8,6 +8,7 @@ mod bad_input;
 mod cache_admin;
 mod clients;
 mod codeql_cache;
+mod codeql_mesh;
 mod config_cli;
 mod containment;
 mod crash_safety;

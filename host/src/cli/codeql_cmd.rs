@@ -1,6 +1,10 @@
 //! `ghmesh codeql ...`: the CodeQL result cache from the command line — `key`, `store`, `check`,
-//! `stats`. `check` also appends its answers to `GITHUB_OUTPUT` inside GitHub Actions.
+//! `stats`. `check` also appends its answers to `GITHUB_OUTPUT` inside GitHub Actions. With a
+//! `ghmesh serve` in a fleet mesh for the same cache directory, `store` announces the result to
+//! the fleet and `check` asks the fleet on a local miss ([`super::codeql_fleet`]).
 
+use super::codeql_fleet::{self, FleetResults};
+use super::proxy_setup::store_limits;
 use crate::clock::unix_now;
 use crate::codeql::check::{self, CheckOutcome, CheckRequest};
 use crate::codeql::git::Repo;
@@ -9,7 +13,6 @@ use crate::codeql::key::{self, KeyRequest};
 use crate::codeql::results::{ResultStore, STORE_DIR};
 use crate::config::Config;
 use crate::policy::World;
-use crate::store::StoreLimits;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -124,11 +127,7 @@ pub fn run(command: CodeqlCommand, config: &Config) -> anyhow::Result<ExitCode> 
 }
 
 fn open_results(config: &Config) -> anyhow::Result<ResultStore> {
-    let limits = StoreLimits {
-        max_entries: config.cache.max_entries,
-        max_bytes: config.cache.max_size_bytes,
-    };
-    ResultStore::open(&config.cache.dir, limits)
+    ResultStore::open(&config.cache.dir, store_limits(config))
 }
 
 fn key_cmd(args: &KeyArgs) -> anyhow::Result<ExitCode> {
@@ -165,10 +164,16 @@ fn store_cmd(args: &StoreArgs, config: &Config) -> anyhow::Result<ExitCode> {
     };
     // Validate before opening the store, so refused input never touches it.
     let prepared = ingest::prepare(&request).map_err(|e| e.context("nothing stored"))?;
+    // The store is closed again before the serve is asked: it reads the result from there.
     ingest::store(&prepared, &open_results(config)?)?;
     let record = prepared.record;
+    let announced = codeql_fleet::announce(config, &record.key);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&record)?);
+        let mut json = serde_json::to_value(&record)?;
+        if let Some(object) = json.as_object_mut() {
+            object.insert("announced".into(), announced.into());
+        }
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         let counts = |m: &std::collections::BTreeMap<String, u64>| {
             let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -190,6 +195,7 @@ fn store_cmd(args: &StoreArgs, config: &Config) -> anyhow::Result<ExitCode> {
             ("by-severity", counts(&record.alerts.by_security_severity)),
             ("duration-secs", record.duration_secs.to_string()),
             ("ttl-secs", record.ttl_secs.to_string()),
+            ("announced", announced),
         ]);
     }
     Ok(ExitCode::SUCCESS)
@@ -244,12 +250,17 @@ fn checked(args: &CheckArgs, config: &Config) -> CheckOutcome {
         output: &output,
         now: unix_now(),
     };
-    let outcome = check::check(&request, &results, &policy);
+    let fleet = FleetResults::discover(config);
+    let peers = fleet.as_ref().map(|f| f as &dyn check::PeerResults);
+    let outcome = check::check(&request, &results, &policy, peers);
     let counted = results.update_stats(|s| {
         s.checks += 1;
         match outcome.cache_status {
             check::CacheStatus::Hit | check::CacheStatus::Reuse => {
                 s.scans_retrieved += 1;
+                if outcome.from_peer.is_some() {
+                    s.scans_retrieved_from_peers += 1;
+                }
                 s.scans_skipped += 1;
                 s.scan_time_saved_secs += outcome.saved_secs;
             }
@@ -334,6 +345,11 @@ fn stats_cmd(json: bool, config: &Config) -> anyhow::Result<ExitCode> {
             ("scans_cached", report.scans_cached.to_string()),
             ("scans_retrieved", report.scans_retrieved.to_string()),
             ("scans_skipped", report.scans_skipped.to_string()),
+            ("scans_from_peers", report.scans_from_peers.to_string()),
+            (
+                "scans_retrieved_from_peers",
+                report.scans_retrieved_from_peers.to_string(),
+            ),
             ("checks", report.checks.to_string()),
             ("misses", report.misses.to_string()),
             ("errors", report.errors.to_string()),

@@ -6,7 +6,7 @@ use super::policy_cmd::{runtime, source_for};
 use crate::config::Config;
 use crate::mesh::Mesh;
 use crate::policy::World;
-use crate::proxy::{AdminToken, ProxySettings, Shared, Upstream};
+use crate::proxy::{AdminToken, CodeqlShare, ProxySettings, Shared, Upstream};
 use crate::store::{Store, StoreError, StoreLimits};
 use clap::Args;
 use std::sync::Arc;
@@ -31,14 +31,19 @@ pub struct UpstreamArgs {
 /// error is kept typed so a caller can tell a store locked by a running serve
 /// ([`StoreError::Locked`]) from a broken one.
 pub fn open_store(config: &Config) -> Result<Store, StoreError> {
-    let limits = StoreLimits {
-        max_entries: config.cache.max_entries,
-        max_bytes: config.cache.max_size_bytes,
-    };
+    let limits = store_limits(config);
     if config.cache.persistence {
         Store::open(&config.cache.dir, limits)
     } else {
         Store::in_memory(limits)
+    }
+}
+
+/// `cache.max_entries` and `cache.max_size`, the bounds of every store in the cache directory.
+pub fn store_limits(config: &Config) -> StoreLimits {
+    StoreLimits {
+        max_entries: config.cache.max_entries,
+        max_bytes: config.cache.max_size_bytes,
     }
 }
 
@@ -69,6 +74,11 @@ pub fn shared(
             .collect(),
         default_ttl_secs: config.cache.default_ttl_secs,
         admin_token,
+        // Results are shared only by a node in the fleet.
+        codeql: mesh.as_ref().map(|_| CodeqlShare {
+            cache_dir: config.cache.dir.clone(),
+            limits: store_limits(config),
+        }),
         mesh,
     }))
 }

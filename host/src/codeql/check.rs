@@ -1,10 +1,11 @@
 //! `codeql check`: key the requested scan, find a candidate (the exact key, else the base
-//! commit's result), ask the `codeql-skip` component, and hand out the SARIF only after its CID
-//! checks out. Every path that is not a proven skip ends in "run the scan", with the reason.
+//! commit's result; locally, else from fleet peers through [`PeerResults`]), ask the
+//! `codeql-skip` component, and hand out the SARIF only after its CID checks out. Every path
+//! that is not a proven skip ends in "run the scan", with the reason.
 
 use super::git::{ChangeKind as GitKind, Repo};
 use super::key::{self, KeyInputs, KeyRequest};
-use super::results::{ResultStore, SarifLookup, ScanRecord};
+use super::results::{ResultQuery, ResultStore, SarifLookup, ScanRecord};
 use super::sarif;
 use crate::policy::CodeqlSkip;
 use crate::policy::codeql::{CachedScan, ChangeKind, ChangedFile, ScanRequest, SkipDecision};
@@ -28,6 +29,8 @@ pub struct CheckOutcome {
     pub reused_scan: Option<String>,
     /// sha256 of the component that decided, when one was asked.
     pub component_sha256: Option<String>,
+    /// The fleet peer the reused result came from, when it was not stored on this node.
+    pub from_peer: Option<String>,
     /// Seconds the skipped scan took when it ran.
     #[serde(skip)]
     pub saved_secs: f64,
@@ -95,6 +98,7 @@ impl CheckOutcome {
             key,
             reused_scan: None,
             component_sha256: None,
+            from_peer: None,
             saved_secs: 0.0,
         }
     }
@@ -114,11 +118,21 @@ impl CheckOutcome {
     }
 }
 
-/// Makes the check. Never fails: an error is an answer (`error`, run the scan).
+/// Results held elsewhere, asked when the local store has no candidate: the fleet, through a
+/// running `serve`. This module knows nothing of how; the CLI supplies the way.
+pub trait PeerResults {
+    /// A result answering `query` and its SARIF, or `None`. Whatever comes back is checked
+    /// against its record's CID again before it is stored.
+    fn find(&self, query: &ResultQuery) -> anyhow::Result<Option<(ScanRecord, Vec<u8>)>>;
+}
+
+/// Makes the check; `peers`, when given, is asked on a local miss. Never fails: an error is an
+/// answer (`error`, run the scan).
 pub fn check(
     request: &CheckRequest<'_>,
     results: &ResultStore,
     policy: &CodeqlSkip,
+    peers: Option<&dyn PeerResults>,
 ) -> CheckOutcome {
     let repo = Repo::new(request.repo_dir);
     let inputs = match key::compute(&KeyRequest {
@@ -131,7 +145,7 @@ pub fn check(
         Ok(inputs) => inputs,
         Err(e) => return CheckOutcome::error(format!("cannot key the scan: {e:#}")),
     };
-    match decide(request, &repo, &inputs, results, policy) {
+    match decide(request, &repo, &inputs, results, policy, peers) {
         Ok(outcome) => outcome,
         Err(e) => CheckOutcome::run(
             CacheStatus::Error,
@@ -147,41 +161,61 @@ fn decide(
     inputs: &KeyInputs,
     results: &ResultStore,
     policy: &CodeqlSkip,
+    peers: Option<&dyn PeerResults>,
 ) -> anyhow::Result<CheckOutcome> {
     let key = Some(inputs.key.clone());
-    let (candidate, changed) = if let Some(exact) = results.scan(&inputs.key)? {
-        (exact, None)
-    } else if let Some(base) = request.base {
-        let base = repo.commit_id(base)?;
-        let Some(found) = results.scan_of_commit(request.repo, &base, &inputs.category)? else {
-            let reason = format!(
-                "no cached scan for key {} nor for base commit {base} in category {}",
+    let mut candidate = results.scan(&inputs.key)?;
+    // The base is resolved only when needed: an exact hit must not depend on it (shallow clones).
+    let base = match (&candidate, request.base) {
+        (None, Some(base)) => Some(repo.commit_id(base)?),
+        _ => None,
+    };
+    let query = ResultQuery {
+        key: inputs.key.clone(),
+        base: base
+            .clone()
+            .map(|b| (request.repo.to_string(), b, inputs.category.clone())),
+    };
+    if candidate.is_none() {
+        candidate = results.find(&query)?;
+    }
+    let mut fleet_note = String::new();
+    if candidate.is_none()
+        && let Some(peers) = peers
+    {
+        match from_peers(peers, &query, results) {
+            Ok(None) => fleet_note = "; no fleet peer has one either".into(),
+            Ok(found) => candidate = found,
+            Err(e) => fleet_note = format!("; asking the fleet failed: {e:#}"),
+        }
+    }
+    let Some(candidate) = candidate else {
+        let reason = match &base {
+            Some(base) => format!(
+                "no cached scan for key {} nor for base commit {base} in category {}{fleet_note}",
                 inputs.key, inputs.category
-            );
-            return Ok(CheckOutcome::run(CacheStatus::Miss, reason, key));
+            ),
+            None => format!(
+                "no cached scan for key {} (no --base to reuse from){fleet_note}",
+                inputs.key
+            ),
         };
-        // Unknown changes are `None`: the component then runs the scan.
-        let changed = repo
-            .changes(&found.commit, &inputs.commit)
-            .ok()
-            .map(|changes| {
-                changes
-                    .into_iter()
-                    .map(|c| ChangedFile {
-                        path: c.path,
-                        previous_path: None,
-                        kind: kind(c.kind),
-                    })
-                    .collect()
-            });
-        (found, changed)
-    } else {
-        let reason = format!(
-            "no cached scan for key {} (no --base to reuse from)",
-            inputs.key
-        );
         return Ok(CheckOutcome::run(CacheStatus::Miss, reason, key));
     };
+    // Unknown changes are `None`: the component then runs the scan.
+    let changed = (candidate.key != inputs.key)
+        .then(|| repo.changes(&candidate.commit, &inputs.commit).ok())
+        .flatten()
+        .map(|changes| {
+            changes
+                .into_iter()
+                .map(|c| ChangedFile {
+                    path: c.path,
+                    previous_path: None,
+                    kind: kind(c.kind),
+                })
+                .collect()
+        });
     let scan = scan_request(request, inputs, &candidate, changed);
     let verdict = policy.decide(&scan);
     let sha = Some(verdict.component.sha256.clone());
@@ -221,6 +255,10 @@ fn decide(
     let uri = format!("https://github.com/{}", request.repo);
     let rewritten = sarif::with_revision(&document, &inputs.commit, &uri);
     write_atomically(request.output, &serde_json::to_vec(&rewritten)?)?;
+    let reason = match &candidate.from_peer {
+        Some(peer) => format!("{} (result received from fleet peer {peer})", plan.reason),
+        None => plan.reason,
+    };
     Ok(CheckOutcome {
         should_skip_scan: true,
         cached_result: Some(request.output.to_path_buf()),
@@ -229,12 +267,43 @@ fn decide(
         } else {
             CacheStatus::Reuse
         },
-        reason: plan.reason,
+        reason,
         key,
         reused_scan: Some(candidate.key.clone()),
         component_sha256: sha,
+        from_peer: candidate.from_peer.clone(),
         saved_secs: candidate.duration_secs,
     })
+}
+
+/// Asks `peers` for a result answering `query`; one that comes back is stored (after its SARIF
+/// checks against the record's CID) and then read back like any local result.
+fn from_peers(
+    peers: &dyn PeerResults,
+    query: &ResultQuery,
+    results: &ResultStore,
+) -> anyhow::Result<Option<ScanRecord>> {
+    let Some((record, sarif)) = peers.find(query)? else {
+        return Ok(None);
+    };
+    let answers = record.key == query.key
+        || query.base.as_ref().is_some_and(|(repo, commit, category)| {
+            record.repo.eq_ignore_ascii_case(repo)
+                && &record.commit == commit
+                && &record.category == category
+        });
+    if !answers {
+        anyhow::bail!(
+            "the fleet answered with scan {} of {}@{}, which is not the one asked for",
+            record.key,
+            record.repo,
+            record.commit
+        );
+    }
+    if results.put_received(&record, &sarif)? {
+        results.update_stats(|s| s.scans_from_peers += 1)?;
+    }
+    results.find(query)
 }
 
 fn scan_request(

@@ -96,6 +96,7 @@ pub fn prepare(request: &StoreRequest<'_>) -> anyhow::Result<Prepared> {
         duration_secs: request.duration_secs,
         stored_at: request.now,
         ttl_secs: request.ttl_secs,
+        from_peer: None,
     };
     Ok(Prepared {
         record,

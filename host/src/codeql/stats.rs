@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// Counters of the CodeQL cache.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CodeqlStats {
     /// Results stored (`ghmesh codeql store`).
     pub scans_cached: u64,
@@ -20,6 +21,10 @@ pub struct CodeqlStats {
     pub errors: u64,
     /// Scan seconds the skips saved (the stored scans' durations).
     pub scan_time_saved_secs: f64,
+    /// Results received from fleet peers and stored here (announced, or found by a lookup).
+    pub scans_from_peers: u64,
+    /// Results handed out that had come from fleet peers (part of `scans_retrieved`).
+    pub scans_retrieved_from_peers: u64,
 }
 
 /// The counters with the derived figures, as printed.
@@ -41,6 +46,10 @@ pub struct StatsReport {
     pub skip_rate: f64,
     /// Scan time saved, in hours.
     pub scan_time_saved_hours: f64,
+    /// Results received from fleet peers.
+    pub scans_from_peers: u64,
+    /// Results handed out that had come from fleet peers.
+    pub scans_retrieved_from_peers: u64,
 }
 
 impl CodeqlStats {
@@ -60,6 +69,8 @@ impl CodeqlStats {
             errors: self.errors,
             skip_rate,
             scan_time_saved_hours: self.scan_time_saved_secs / 3600.0,
+            scans_from_peers: self.scans_from_peers,
+            scans_retrieved_from_peers: self.scans_retrieved_from_peers,
         }
     }
 }

@@ -9,6 +9,8 @@ use std::io;
 
 /// The fetch protocol's name.
 pub const FETCH_PROTOCOL: StreamProtocol = StreamProtocol::new("/github-cache/fetch/1.0.0");
+/// The CodeQL results protocol's name ([`super::scan`]); same framing, its own bounds.
+pub const SCAN_PROTOCOL: StreamProtocol = StreamProtocol::new("/github-cache/codeql/1.0.0");
 
 /// Reads and writes whole frames, bounded in size.
 #[derive(Debug, Clone)]

@@ -1,8 +1,11 @@
 //! The network task: owns the swarm, carries out [`Command`]s, turns what peers send into
 //! [`MeshEvent`]s after checking it, and charges faults to the peers that sent garbage.
+//! CodeQL results (their topic, protocol and pending requests) are handled in [`scans`].
+
+mod scans;
 
 use super::peers::{KnownPeersFile, PeerBook};
-use super::swarm::{self, Behaviour, BehaviourEvent, StackSettings, TOPIC};
+use super::swarm::{self, Behaviour, BehaviourEvent, SCAN_TOPIC, StackSettings, TOPIC};
 use super::wire::{Announcement, Fault, Request, Response, Sealer, WireEntry};
 use super::{Command, MeshEvent, MeshSettings, MeshStatus, PeerEntry, identity};
 use crate::private_fs::create_private_dir;
@@ -41,6 +44,10 @@ struct Node {
     swarm: Swarm<Behaviour>,
     sealer: Sealer,
     topic: gossipsub::IdentTopic,
+    /// The CodeQL results topic.
+    scan_topic: gossipsub::IdentTopic,
+    /// CodeQL lookups and SARIF fetches in flight.
+    scans: scans::ScanRequests,
     /// For tasks that answer inbound requests; weak, so dropping every [`super::Mesh`] stops
     /// the node.
     commands: mpsc::WeakSender<Command>,
@@ -75,10 +82,13 @@ pub(super) async fn start(
             request_timeout: settings.fetch_timeout.max(Duration::from_millis(100)),
             connection_timeout: settings.connection_timeout,
             max_response_bytes: settings.max_body_bytes + 64 * 1024,
+            scan_request_timeout: settings.fetch_timeout.max(super::SARIF_FETCH_TIMEOUT),
         },
     )?;
     let topic = gossipsub::IdentTopic::new(TOPIC);
     swarm.behaviour_mut().gossipsub.subscribe(&topic)?;
+    let scan_topic = gossipsub::IdentTopic::new(SCAN_TOPIC);
+    swarm.behaviour_mut().gossipsub.subscribe(&scan_topic)?;
     let mut listen_addrs = Vec::new();
     for addr in &settings.listen {
         swarm.listen_on(addr.clone())?;
@@ -113,6 +123,8 @@ pub(super) async fn start(
         swarm,
         sealer: Sealer::new(settings.keys.clone()),
         topic,
+        scan_topic,
+        scans: scans::ScanRequests::default(),
         commands: commands.downgrade(),
         events,
         book: PeerBook::default(),
@@ -236,6 +248,10 @@ impl Node {
                     tracing::debug!(%peer, "peer gone before its answer was sent");
                 }
             }
+            Command::LookupScan { .. }
+            | Command::FetchSarif { .. }
+            | Command::PublishScan(_)
+            | Command::RespondScan { .. } => self.scan_command(command),
             Command::Status(reply) => {
                 let mut status = self.status.clone();
                 status.peers = self.book.snapshot();
@@ -367,8 +383,16 @@ impl Node {
                 propagation_source,
                 message_id,
                 message,
+            }) if message.topic == self.scan_topic.hash() => {
+                self.scan_announcement(propagation_source, &message_id, message);
+            }
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
             }) => self.announcement(propagation_source, &message_id, message),
             BehaviourEvent::Fetch(event) => self.fetch_event(event),
+            BehaviourEvent::Scans(event) => self.scan_event(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 self.book.add_addresses(peer_id, info.listen_addrs);
             }

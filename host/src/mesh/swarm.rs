@@ -2,7 +2,8 @@
 //! a node without it cannot complete a connection), then noise and yamux; and the behaviours
 //! the mesh runs on it.
 
-use super::codec::{FETCH_PROTOCOL, FrameCodec};
+use super::codec::{FETCH_PROTOCOL, FrameCodec, SCAN_PROTOCOL};
+use super::scan::{MAX_SCAN_REQUEST_BYTES, MAX_SCAN_RESPONSE_BYTES};
 use super::wire::{MAX_GOSSIP_BYTES, MAX_REQUEST_BYTES};
 use libp2p::core::transport::upgrade::Version;
 use libp2p::pnet::{PnetConfig, PreSharedKey};
@@ -17,6 +18,8 @@ use std::time::Duration;
 
 /// The gossip topic of announcements.
 pub const TOPIC: &str = "github-cache/1.0.0";
+/// The gossip topic of CodeQL result announcements.
+pub const SCAN_TOPIC: &str = "github-cache/codeql/1.0.0";
 /// Identify's protocol version: peers of another fleet protocol are told apart by it.
 const IDENTIFY_PROTOCOL: &str = "/ghmesh/1.0.0";
 
@@ -29,6 +32,8 @@ pub struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     /// `/github-cache/fetch/1.0.0`.
     pub fetch: request_response::Behaviour<FrameCodec>,
+    /// `/github-cache/codeql/1.0.0`.
+    pub scans: request_response::Behaviour<FrameCodec>,
     /// Listen addresses and protocols of peers.
     pub identify: identify::Behaviour,
     /// Round-trip times.
@@ -50,6 +55,8 @@ pub struct StackSettings {
     pub connection_timeout: Duration,
     /// Largest fetch response accepted.
     pub max_response_bytes: usize,
+    /// Time allowed to answer a CodeQL request (a SARIF of up to 32 MiB).
+    pub scan_request_timeout: Duration,
 }
 
 /// Builds the swarm for `keypair`.
@@ -95,6 +102,11 @@ fn behaviour(
         [(FETCH_PROTOCOL, request_response::ProtocolSupport::Full)],
         request_response::Config::default().with_request_timeout(settings.request_timeout),
     );
+    let scans = request_response::Behaviour::with_codec(
+        FrameCodec::new(MAX_SCAN_REQUEST_BYTES, MAX_SCAN_RESPONSE_BYTES),
+        [(SCAN_PROTOCOL, request_response::ProtocolSupport::Full)],
+        request_response::Config::default().with_request_timeout(settings.scan_request_timeout),
+    );
     let identify = identify::Behaviour::new(
         identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
             .with_push_listen_addr_updates(true),
@@ -111,6 +123,7 @@ fn behaviour(
         blocked: allow_block_list::Behaviour::default(),
         gossipsub,
         fetch,
+        scans,
         identify,
         ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(5))),
         mdns: mdns.into(),

@@ -159,6 +159,87 @@ async fn a_lookup_without_peers_answers_at_once() {
     assert!(started.elapsed() < Duration::from_secs(1));
 }
 
+/// Answers every CodeQL lookup and SARIF request with `scan`/`sarif` (which may not match).
+fn answer_scans(mut events: mpsc::Receiver<MeshEvent>, scan: WireScan, sarif: Bytes) {
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            match event {
+                MeshEvent::ScanLookup { reply, .. } => {
+                    let _ = reply.send(Some((scan.clone(), sarif.clone())));
+                }
+                MeshEvent::ScanSarif { reply, .. } => {
+                    let _ = reply.send(Some(sarif.clone()));
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
+fn query_for(scan: &WireScan) -> ScanQuery {
+    ScanQuery {
+        key: scan.key.clone(),
+        base: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_codeql_result_is_announced_looked_up_and_fetched_by_cid() {
+    let a = node(FLEET, vec![]).await;
+    let mut b = node(FLEET, vec![address(&a).await]).await;
+    connected(&b, 1).await;
+    let sarif = Bytes::from_static(br#"{"version":"2.1.0","runs":[]}"#);
+    let scan = scan::tests::scan_for(&sarif);
+    let received = loop {
+        a.mesh.announce_scan(scan.clone(), &sarif);
+        match tokio::time::timeout(Duration::from_millis(300), b.events.recv()).await {
+            Ok(Some(event)) => break event,
+            Ok(None) => panic!("event stream ended"),
+            Err(_) => continue,
+        }
+    };
+    let MeshEvent::Scan {
+        scan: got,
+        sarif: Some(got_sarif),
+        from,
+    } = received
+    else {
+        panic!("expected a CodeQL announcement, got {received:?}");
+    };
+    assert_eq!(
+        (*got, got_sarif, from),
+        (scan.clone(), sarif.clone(), a.mesh.peer_id())
+    );
+    answer_scans(a.events, scan.clone(), sarif.clone());
+    let found = b
+        .mesh
+        .lookup_scan(query_for(&scan))
+        .await
+        .expect("peer hit");
+    assert_eq!((found.scan, found.sarif), (scan.clone(), sarif.clone()));
+    let fetched = b.mesh.fetch_sarif(a.mesh.peer_id(), &scan).await;
+    assert_eq!(fetched, Some(sarif));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sarif_that_does_not_match_its_cid_is_refused_and_the_liar_banned() {
+    let a = node(FLEET, vec![]).await;
+    let b = node(FLEET, vec![address(&a).await]).await;
+    connected(&b, 1).await;
+    let scan = scan::tests::scan_for(br#"{"version":"2.1.0","runs":["the real one"]}"#);
+    // Same length, other bytes: only the CID tells them apart.
+    let forged = Bytes::from_static(br#"{"version":"2.1.0","runs":["a forged one"]}"#);
+    answer_scans(a.events, scan.clone(), forged);
+    assert!(b.mesh.lookup_scan(query_for(&scan)).await.is_none());
+    assert!(b.mesh.fetch_sarif(a.mesh.peer_id(), &scan).await.is_none());
+    assert!(b.mesh.lookup_scan(query_for(&scan)).await.is_none());
+    let status = b.mesh.status().await;
+    let liar = &status.peers[0];
+    assert_eq!(liar.faults, peers::MAX_FAULTS);
+    assert!(liar.banned);
+    assert_eq!(status.messages_rejected, u64::from(peers::MAX_FAULTS));
+}
+
 #[test]
 fn delay_summaries_use_nearest_rank_percentiles() {
     assert_eq!(DelaySummary::of([]), DelaySummary::default());

@@ -122,15 +122,16 @@ pub enum Announcement {
     },
 }
 
-/// An announcement with what makes a replay detectable.
+/// An announcement with what makes a replay detectable (`A`: an API-cache [`Announcement`] or a
+/// CodeQL [`super::scan::ScanAnnouncement`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Envelope {
+pub struct Envelope<A = Announcement> {
     /// Sender's clock, Unix milliseconds.
     pub sent_at_ms: u64,
     /// Random, so two identical announcements are still distinct messages.
     pub nonce: u64,
     /// The announcement.
-    pub announcement: Announcement,
+    pub announcement: A,
 }
 
 /// A fetch request.
@@ -216,14 +217,16 @@ impl Sealer {
         Self { keys }
     }
 
-    fn seal<T: Serialize>(&self, context: &[u8], message: &T) -> Vec<u8> {
+    /// Seals `message` for `context` behind the format version ([`super::scan`] uses it too).
+    pub(super) fn seal<T: Serialize>(&self, context: &[u8], message: &T) -> Vec<u8> {
         let plain = postcard::to_allocvec(message).expect("wire types always serialise");
         let mut frame = vec![WIRE_VERSION];
         frame.extend(self.keys.seal(context, &plain));
         frame
     }
 
-    fn open<T: for<'de> Deserialize<'de>>(
+    /// Opens a frame of at most `limit` bytes sealed for `context`.
+    pub(super) fn open<T: for<'de> Deserialize<'de>>(
         &self,
         context: &[u8],
         frame: &[u8],

@@ -209,7 +209,7 @@ impl From<VerifyReport> for VerifySummary {
 }
 
 /// Proof that the request carried the admin token; extracting it answers 401 otherwise.
-struct Authorized;
+pub(super) struct Authorized;
 
 impl FromRequestParts<Arc<Shared>> for Authorized {
     type Rejection = Response;
@@ -250,7 +250,8 @@ fn unauthorized() -> Response {
     response
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
+/// A JSON error answer: `{"message": ...}`.
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "message": message }))).into_response()
 }
 

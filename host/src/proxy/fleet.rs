@@ -2,7 +2,8 @@
 //! what it tells them (entries it fetched, paths a write changed), and how it answers them from
 //! its store. Share scopes decide: `token` entries never leave this node; `revalidate` and
 //! `fleet` entries are offered, and the cache policy decides on receipt whether a peer's entry
-//! is served as is or revalidated with the requester's own credential first.
+//! is served as is or revalidated with the requester's own credential first. CodeQL results
+//! are handed to `scan_share`.
 
 use super::Shared;
 use super::hot::HotEntry;
@@ -103,6 +104,9 @@ pub async fn serve_peers(shared: Arc<Shared>, mut events: mpsc::Receiver<MeshEve
                 let removed = super::handler::invalidate_paths(&shared, paths).await;
                 shared.metrics.invalidated(removed);
             }
+            event @ (MeshEvent::ScanLookup { .. }
+            | MeshEvent::ScanSarif { .. }
+            | MeshEvent::Scan { .. }) => super::scan_share::handle(&shared, event),
         }
     }
 }
