@@ -7,7 +7,7 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 truthy() { [[ ${1,,} =~ ^(true|1|yes|on)$ ]]; }
-cache_dir=${INPUT_CACHE_DIR:-${CACHE_DIR:-${RUNNER_TEMP:-/tmp}/ghmesh-cache}}
+cache_dir=${INPUT_CACHE_DIR:-${CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-.}/.cache}/ghmesh}}
 set_output cache-dir "$cache_dir"
 mode=${INPUT_MODE:-check}
 

@@ -7,7 +7,8 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 truthy() { [[ ${1,,} =~ ^(true|1|yes|on)$ ]]; }
-cache_dir=${INPUT_CACHE_DIR:-${RUNNER_TEMP:-/tmp}/ghmesh-cache}
+# ghmesh's own default: on a self-hosted runner the cache outlives the job.
+cache_dir=${INPUT_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-.}/.cache}/ghmesh}
 set_output cache-dir "$cache_dir"
 
 fallback() {
@@ -31,6 +32,40 @@ bin=$(resolve_ghmesh "${INPUT_GHMESH_PATH:-}") || fallback "no ghmesh binary (pa
 mkdir -p "$cache_dir" && chmod 700 "$cache_dir" || fallback "cannot create $cache_dir"
 log=$cache_dir/serve.log
 
+export_env() { # url: later steps find the serve (and the cache dir) through these
+  {
+    echo "GHMESH_BIN=$bin"
+    echo "GHMESH_URL=$1"
+    echo "CACHE_DIR=$cache_dir"
+  } >>"${GITHUB_ENV:-/dev/null}"
+  if truthy "${INPUT_ROUTE_GH:-false}"; then
+    # gh sends plain-http absolute-form requests for api.github.localhost to the proxy; loopback
+    # stays direct. Only http:// URLs are affected, so other tools' https traffic is untouched.
+    {
+      echo "GH_HOST=github.localhost"
+      echo "HTTP_PROXY=$1"
+      echo "http_proxy=$1"
+      echo "NO_PROXY=127.0.0.1,::1"
+      echo "no_proxy=127.0.0.1,::1"
+    } >>"${GITHUB_ENV:-/dev/null}"
+  fi
+}
+peers_of() { printf '%s' "$1" | sed -n 's/.*"connected_peers":\([0-9]*\).*/\1/p'; }
+
+# A serve already running for this cache dir (another job on this machine, or one the runner's
+# image starts) is used as it is: one store has one serve.
+if [[ -f $cache_dir/serve.json ]]; then
+  running=$(sed -n 's/.*"url": *"\([^"]*\)".*/\1/p' "$cache_dir/serve.json" | head -1)
+  if [[ -n $running ]] && stats=$("$bin" stats --cache-dir "$cache_dir" --url "$running" --json 2>/dev/null); then
+    export_env "$running"
+    set_output cache-status success
+    set_output peer-count "$(peers_of "$stats")"
+    set_output api-url "$running"
+    echo "using the ghmesh serve already running at $running for $cache_dir"
+    exit 0
+  fi
+fi
+
 env=(CACHE_DIR="$cache_dir" CACHE_MAX_ENTRIES="${INPUT_CACHE_SIZE:-5000}"
   CACHE_DEFAULT_TTL="${INPUT_CACHE_TTL:-300}")
 if truthy "${INPUT_ENABLE_P2P:-true}"; then
@@ -49,7 +84,6 @@ else
 fi
 
 # setsid + nohup: the serve outlives this step (the runner ends it with the job).
-rm -f "$cache_dir/serve.json"
 env "${env[@]}" nohup setsid "$bin" serve --listen "${INPUT_LISTEN:-127.0.0.1:0}" \
   --upstream "${INPUT_UPSTREAM:-https://api.github.com}" >"$log" 2>&1 </dev/null &
 pid=$!
@@ -66,24 +100,9 @@ if [[ -z $url ]]; then
 fi
 stats=$("$bin" stats --cache-dir "$cache_dir" --url "$url" --json 2>/dev/null) ||
   fallback "ghmesh serve at $url does not answer"
-peers=$(printf '%s' "$stats" | sed -n 's/.*"connected_peers":\([0-9]*\).*/\1/p')
-
 echo "$pid" >"$cache_dir/serve.pid"
-echo "GHMESH_BIN=$bin" >>"${GITHUB_ENV:-/dev/null}"
-echo "GHMESH_URL=$url" >>"${GITHUB_ENV:-/dev/null}"
-echo "CACHE_DIR=$cache_dir" >>"${GITHUB_ENV:-/dev/null}"
-if truthy "${INPUT_ROUTE_GH:-false}"; then
-  # gh sends plain-http absolute-form requests for api.github.localhost to the proxy; loopback
-  # stays direct. Only http:// URLs are affected, so other tools' https traffic is untouched.
-  {
-    echo "GH_HOST=github.localhost"
-    echo "HTTP_PROXY=$url"
-    echo "http_proxy=$url"
-    echo "NO_PROXY=127.0.0.1,::1"
-    echo "no_proxy=127.0.0.1,::1"
-  } >>"${GITHUB_ENV:-/dev/null}"
-fi
+export_env "$url"
 set_output cache-status success
-set_output peer-count "${peers:-0}"
+set_output peer-count "$(peers_of "$stats")"
 set_output api-url "$url"
 echo "ghmesh serve (pid $pid) answers at $url; cache in $cache_dir"

@@ -201,6 +201,7 @@ fn act_runs_the_actions_end_to_end_and_the_second_run_skips_the_scan() {
     );
     for line in [
         "E2E cache-status=success api-url=http://127.0.0.1:",
+        "E2E reused=yes",
         "E2E gh pass 1: X-Cache: MISS",
         "E2E gh pass 2: X-Cache: HIT",
         "E2E codeql cache-status=miss should-skip-scan=false",
