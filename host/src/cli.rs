@@ -7,6 +7,7 @@ mod api_transport;
 mod cache_cmd;
 mod codeql_cmd;
 mod config_cmd;
+mod creds_cmd;
 mod discovery;
 mod peers_cmd;
 mod policy_cmd;
@@ -74,6 +75,8 @@ pub enum Command {
     /// CodeQL result cache: scan keys, stored results, skip checks, time saved.
     #[command(subcommand)]
     Codeql(codeql_cmd::CodeqlCommand),
+    /// Credential vault: store, get, list, rotate, delete, purge expired, stats.
+    Creds(creds_cmd::CredsArgs),
     /// Inspect and exercise policy components.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
@@ -102,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Api(args) => api_cmd::run(args, &config),
         Command::Cache(command) => cache_cmd::run(command, &config),
         Command::Codeql(command) => codeql_cmd::run(command, &config),
+        Command::Creds(args) => creds_cmd::run(args, &config),
         Command::Policy(command) => policy_cmd::run(command, &config),
         Command::Config(command) => config_cmd::run(command, &config),
     }
