@@ -9,6 +9,8 @@ mod codeql_cache;
 mod config_cli;
 mod containment;
 mod crash_safety;
+mod credentials;
+mod credentials_keyring;
 mod eviction;
 mod graphql_cache;
 mod mesh;
