@@ -7,6 +7,7 @@ mod api_transport;
 mod cache_cmd;
 mod codeql_cmd;
 mod config_cmd;
+mod creds_access;
 mod creds_cmd;
 mod discovery;
 mod peers_cmd;

@@ -1,23 +1,20 @@
 //! `ghmesh creds ...`: the credential vault from the command line. Values come from stdin or a
 //! named environment variable, never from arguments (which other users can read in `ps`).
 
+use super::creds_access::{self, ContextArgs, InjectArgs};
 use crate::clock::unix_now;
 use crate::config::Config;
-use crate::credentials::access::AccessContext;
+use crate::credentials::audit;
 use crate::credentials::manager::{Manager, NewCredential};
 use crate::credentials::master_key::KeyStoreChoice;
 use crate::credentials::record::{Metadata, Scope};
 use crate::credentials::vault::KeyOptions;
-use crate::policy::World;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use zeroize::Zeroizing;
-
-/// Exit code of an access the scope policy denied.
-pub const EXIT_DENIED: u8 = 3;
 
 /// `ghmesh creds`: where the vault is and how its key is found, and what to do.
 #[derive(Debug, Args)]
@@ -57,6 +54,9 @@ pub enum CredsCommand {
         #[command(flatten)]
         context: ContextArgs,
     },
+    /// Hand credentials to the job's later steps: `::add-mask::` for every line of every value
+    /// on stdout first, then `GITHUB_ENV` heredocs; all granted or nothing written.
+    Inject(InjectArgs),
     /// List credentials: metadata only, never values.
     List {
         /// Print JSON instead of a table.
@@ -77,8 +77,24 @@ pub enum CredsCommand {
     },
     /// Delete every expired credential.
     PurgeExpired,
+    /// The audit log of every grant, denial, store, rotation, deletion and expiry.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Print the counters as JSON: active_credentials, access_events, granted, denied, expired.
     Stats,
+}
+
+/// `ghmesh creds audit`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print the records (JSON lines with --json).
+    Show {
+        /// Print the records as stored, one JSON object a line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the hash chain and its anchor; exit code 1 at the first bad record.
+    Verify,
 }
 
 /// `ghmesh creds store`.
@@ -111,20 +127,6 @@ pub struct ValueArgs {
     from_env: Option<String>,
 }
 
-/// The asking job. Flags override the GitHub Actions environment.
-#[derive(Debug, Args)]
-pub struct ContextArgs {
-    /// `owner/name` of the job's repository.
-    #[arg(long, env = "GITHUB_REPOSITORY", value_name = "O/R")]
-    repo: Option<String>,
-    /// The job's workflow ref (`owner/name/.github/workflows/f.yml@ref`).
-    #[arg(long, env = "GITHUB_WORKFLOW_REF", value_name = "REF")]
-    workflow_ref: Option<String>,
-    /// The runner's name.
-    #[arg(long, env = "RUNNER_NAME", value_name = "NAME")]
-    runner: Option<String>,
-}
-
 /// Runs a credential command.
 pub fn run(args: CredsArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let manager = manager(&args.vault, config)?;
@@ -142,24 +144,10 @@ pub fn run(args: CredsArgs, config: &Config) -> anyhow::Result<ExitCode> {
             eprintln!("stored {} (version {})", meta.name, meta.version);
         }
         CredsCommand::Get { name, context } => {
-            let scope = crate::cli::policy_cmd::runtime(config)?.credential_scope(
-                &crate::cli::policy_cmd::source_for(config, World::CredentialScope),
-            )?;
-            let context = access_context(&context);
-            match manager.access(&scope, std::slice::from_ref(&name), &context, "get")? {
-                Ok(granted) => {
-                    let mut out = std::io::stdout().lock();
-                    for credential in &granted {
-                        out.write_all(&credential.value)?;
-                    }
-                    out.flush()?;
-                }
-                Err(denied) => {
-                    eprintln!("error: {denied}");
-                    return Ok(ExitCode::from(EXIT_DENIED));
-                }
-            }
+            return creds_access::get(&manager, config, name, &context);
         }
+        CredsCommand::Inject(args) => return creds_access::inject(&manager, config, &args),
+        CredsCommand::Audit(command) => return audit(&manager, command),
         CredsCommand::List { json } => print_list(&manager.list()?, json)?,
         CredsCommand::Rotate { name, value } => {
             let value = read_value(&value)?;
@@ -214,12 +202,50 @@ fn manager(args: &VaultArgs, config: &Config) -> anyhow::Result<Manager> {
     Ok(Manager::new(dir, keys))
 }
 
-fn access_context(args: &ContextArgs) -> AccessContext {
-    AccessContext {
-        repo: args.repo.clone().filter(|s| !s.is_empty()),
-        workflow_ref: args.workflow_ref.clone().filter(|s| !s.is_empty()),
-        runner: args.runner.clone().filter(|s| !s.is_empty()),
-        verified: false,
+fn audit(manager: &Manager, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    let path = manager.audit_path();
+    match command {
+        AuditCommand::Show { json } => {
+            for record in audit::read_all(&path)? {
+                if json {
+                    println!("{}", record.to_line().trim_end());
+                } else {
+                    println!(
+                        "{:>5} {} {:<7} {:<5} {:<24} {:<8} {}",
+                        record.seq,
+                        record.time,
+                        format!("{:?}", record.action).to_lowercase(),
+                        format!("{:?}", record.decision).to_lowercase(),
+                        record.credential,
+                        if record.verified { "verified" } else { "-" },
+                        record.reason
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Verify => {
+            let report = audit::verify(&path)?;
+            match &report.tamper {
+                None => {
+                    println!(
+                        "audit log {} intact: {} records, last hash {}",
+                        path.display(),
+                        report.records,
+                        report.last_hash
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(tamper) => {
+                    println!(
+                        "audit log {} FAILED verification after {} good records: {tamper}",
+                        path.display(),
+                        report.records
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
     }
 }
 

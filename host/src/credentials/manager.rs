@@ -1,8 +1,10 @@
 //! The credential manager: the operations behind `ghmesh creds`, each one vault transaction
-//! (lock, read, change, atomic write) followed by its record. Access goes through the
-//! `credential-scope` component; the manager never decides on its own except to deny.
+//! (lock, read, change, atomic write) with its audit record. Access goes through the
+//! `credential-scope` component; the manager never decides on its own except to deny. A grant is
+//! recorded before the value is decrypted: no record, no value.
 
 use super::access::{self, Access, AccessContext};
+use super::audit::{Action, AuditEvent, AuditLog, Decision};
 use super::record::{self, Metadata, Scope};
 use super::stats::Counters;
 use super::vault::{KeyOptions, Vault};
@@ -48,6 +50,9 @@ pub struct Denied {
     pub reason: String,
 }
 
+/// The audit log's name inside the vault directory.
+pub const AUDIT_FILE: &str = "audit.jsonl";
+
 /// The manager of the vault in one directory.
 #[derive(Debug)]
 pub struct Manager {
@@ -64,6 +69,38 @@ impl Manager {
     /// The vault directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The audit log's path.
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir.join(AUDIT_FILE)
+    }
+
+    fn audit(&self) -> anyhow::Result<AuditLog> {
+        AuditLog::open(&self.audit_path()).context("opening the audit log")
+    }
+
+    /// Records an administrative action on `meta` (no decision involved).
+    fn record_done(
+        &self,
+        log: &mut AuditLog,
+        action: Action,
+        meta: &Metadata,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        log.append(AuditEvent {
+            action,
+            credential: meta.name.clone(),
+            scope: scope_label(meta),
+            context: serde_json::json!({}),
+            verified: false,
+            decision: Decision::Done,
+            reason: reason.to_owned(),
+            component_sha256: None,
+        })
+        .context("writing the audit log")?;
+        done(action, meta);
+        Ok(())
     }
 
     /// Stores a new credential or replaces one (new value, new metadata).
@@ -83,6 +120,7 @@ impl Manager {
             None => None,
         };
         let mut vault = Vault::open_or_create(&self.dir, &self.keys)?;
+        let mut log = self.audit()?;
         let (created_at, version) = match vault.metadata(&new.name) {
             Some(old) => (old.created_at, old.version.saturating_add(1)),
             None => (now, 1),
@@ -100,7 +138,8 @@ impl Manager {
         vault.put(meta.clone(), value)?;
         vault.commit()?;
         Counters::update(&self.dir, |c| c.stored += 1)?;
-        done("store", &meta);
+        let reason = if version == 1 { "stored" } else { "replaced" };
+        self.record_done(&mut log, Action::Store, &meta, reason)?;
         Ok(meta)
     }
 
@@ -109,6 +148,7 @@ impl Manager {
     pub fn rotate(&self, name: &str, value: &[u8]) -> anyhow::Result<Metadata> {
         check_value(value)?;
         let mut vault = self.open()?;
+        let mut log = self.audit()?;
         let mut meta = vault
             .metadata(name)
             .cloned()
@@ -118,7 +158,7 @@ impl Manager {
         vault.put(meta.clone(), value)?;
         vault.commit()?;
         Counters::update(&self.dir, |c| c.rotated += 1)?;
-        done("rotate", &meta);
+        self.record_done(&mut log, Action::Rotate, &meta, "value replaced")?;
         Ok(meta)
     }
 
@@ -127,12 +167,13 @@ impl Manager {
         let Some(mut vault) = Vault::open_metadata(&self.dir)? else {
             return Ok(false);
         };
+        let mut log = self.audit()?;
         let Some(meta) = vault.remove(name) else {
             return Ok(false);
         };
         vault.commit()?;
         Counters::update(&self.dir, |c| c.deleted += 1)?;
-        done("delete", &meta);
+        self.record_done(&mut log, Action::Delete, &meta, "deleted on request")?;
         Ok(true)
     }
 
@@ -141,6 +182,7 @@ impl Manager {
         let Some(mut vault) = Vault::open_metadata(&self.dir)? else {
             return Ok(Vec::new());
         };
+        let mut log = self.audit()?;
         let expired: Vec<String> = vault
             .list()
             .filter(|meta| meta.expired(now))
@@ -152,7 +194,8 @@ impl Manager {
             Counters::update(&self.dir, |c| c.expired += purged.len() as u64)?;
         }
         for meta in &purged {
-            done("expire", meta);
+            let reason = format!("expired at {}", meta.expires_at.unwrap_or(0));
+            self.record_done(&mut log, Action::Expire, meta, &reason)?;
         }
         Ok(purged)
     }
@@ -192,49 +235,81 @@ impl Manager {
     }
 
     /// Asks the component about each of `names` for `context`; all are granted or none is
-    /// handed out (a job gets either every credential it asked for or an error).
+    /// handed out (a job gets either every credential it asked for or an error). Every decision
+    /// is in the audit log before any value is decrypted.
     pub fn access(
         &self,
         scope: &CredentialScope,
         names: &[String],
         context: &AccessContext,
-        action: &str,
+        action: Action,
     ) -> anyhow::Result<Result<Vec<Granted>, Denied>> {
         let now = unix_now();
         let vault = Vault::open(&self.dir, &self.keys)?;
-        let mut granted = Vec::new();
-        let mut denied = None;
-        let (mut grants, mut denials) = (0u64, 0u64);
+        let mut log = match vault {
+            Some(_) => Some(self.audit()?),
+            None => None,
+        };
+        let mut decided = Vec::new();
         for name in names {
             let meta = vault.as_ref().and_then(|v| v.metadata(name)).cloned();
-            let Some(meta) = meta else {
-                denials += 1;
-                tracing::info!(action, credential = %name, "deny: no such credential");
-                denied.get_or_insert(Denied {
-                    name: name.clone(),
-                    reason: "no credential of that name".to_owned(),
-                });
-                continue;
+            let (access, scope_text) = match &meta {
+                Some(meta) => (access::decide(scope, meta, context, now), scope_label(meta)),
+                None => (
+                    Access {
+                        granted: false,
+                        reason: "no credential of that name".to_owned(),
+                        component_sha256: String::new(),
+                    },
+                    String::new(),
+                ),
             };
-            let access = access::decide(scope, &meta, context, now);
             tracing::info!(
-                action,
+                action = ?action,
                 credential = %name,
                 granted = access.granted,
                 component = %access.component_sha256,
                 "{}",
                 access.reason
             );
-            if !access.granted {
-                denials += 1;
-                denied.get_or_insert(Denied {
-                    name: name.clone(),
-                    reason: access.reason,
-                });
-                continue;
+            if let Some(log) = &mut log {
+                log.append(AuditEvent {
+                    action,
+                    credential: name.clone(),
+                    scope: scope_text,
+                    context: serde_json::to_value(context)?,
+                    verified: context.verified,
+                    decision: if access.granted {
+                        Decision::Grant
+                    } else {
+                        Decision::Deny
+                    },
+                    reason: access.reason.clone(),
+                    component_sha256: Some(access.component_sha256.clone())
+                        .filter(|sha| !sha.is_empty()),
+                })
+                .context("writing the audit log")?;
             }
-            grants += 1;
-            let vault = vault.as_ref().context("the vault vanished")?;
+            decided.push((name, meta, access));
+        }
+        let grants = decided.iter().filter(|(_, _, a)| a.granted).count() as u64;
+        let denials = decided.len() as u64 - grants;
+        if vault.is_some() {
+            Counters::update(&self.dir, |c| {
+                c.granted += grants;
+                c.denied += denials;
+            })?;
+        }
+        if let Some((name, _, access)) = decided.iter().find(|(_, _, a)| !a.granted) {
+            return Ok(Err(Denied {
+                name: (*name).clone(),
+                reason: access.reason.clone(),
+            }));
+        }
+        let vault = vault.context("the vault vanished")?;
+        let mut granted = Vec::with_capacity(decided.len());
+        for (name, meta, access) in decided {
+            let meta = meta.context("a granted credential has metadata")?;
             let value = vault.reveal(name)?;
             granted.push(Granted {
                 meta,
@@ -242,16 +317,38 @@ impl Manager {
                 access,
             });
         }
-        if vault.is_some() {
-            Counters::update(&self.dir, |c| {
-                c.granted += grants;
-                c.denied += denials;
-            })?;
+        Ok(Ok(granted))
+    }
+
+    /// Records that a job was refused before any credential was looked at (an OIDC token that
+    /// did not verify): one denial per name asked for.
+    pub fn record_refusal(
+        &self,
+        names: &[String],
+        context: &AccessContext,
+        action: Action,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        if !self.dir.join(super::vault::VAULT_FILE).exists() {
+            return Ok(());
         }
-        Ok(match denied {
-            Some(denied) => Err(denied),
-            None => Ok(granted),
-        })
+        let mut log = self.audit()?;
+        for name in names {
+            log.append(AuditEvent {
+                action,
+                credential: name.clone(),
+                scope: String::new(),
+                context: serde_json::to_value(context)?,
+                verified: false,
+                decision: Decision::Deny,
+                reason: reason.to_owned(),
+                component_sha256: None,
+            })
+            .context("writing the audit log")?;
+        }
+        let _lock = Vault::open_metadata(&self.dir)?;
+        Counters::update(&self.dir, |c| c.denied += names.len() as u64)?;
+        Ok(())
     }
 
     fn open(&self) -> anyhow::Result<Vault> {
@@ -274,6 +371,14 @@ fn check_value(value: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn done(action: &str, meta: &Metadata) {
-    tracing::info!(action, credential = %meta.name, scope = meta.scope.name(), "done");
+fn done(action: Action, meta: &Metadata) {
+    tracing::info!(action = ?action, credential = %meta.name, scope = meta.scope.name(), "done");
+}
+
+/// The scope as the audit log writes it: `global`, `repo:octo/*`, ...
+fn scope_label(meta: &Metadata) -> String {
+    match &meta.scope_filter {
+        Some(filter) => format!("{}:{filter}", meta.scope.name()),
+        None => meta.scope.name().to_owned(),
+    }
 }
