@@ -12,23 +12,23 @@ use std::process::{Output, Stdio};
 
 /// A sandbox whose vault keeps its key in the 0600 file (the keyring tests are in
 /// `credentials_keyring.rs`).
-struct Vault {
-    sandbox: Sandbox,
+pub struct Vault {
+    pub sandbox: Sandbox,
 }
 
 impl Vault {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             sandbox: Sandbox::new(),
         }
     }
 
-    fn dir(&self) -> PathBuf {
+    pub fn dir(&self) -> PathBuf {
         self.sandbox.path("cache/credentials")
     }
 
     /// `ghmesh creds ARGS` with `stdin` fed in and `env` added.
-    fn creds(&self, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
+    pub fn creds(&self, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
         let mut full = vec!["creds", "--key-store", "file"];
         full.extend_from_slice(args);
         let mut command = self.sandbox.command(&full);
@@ -43,7 +43,7 @@ impl Vault {
         child.wait_with_output().expect("ghmesh output")
     }
 
-    fn ok(&self, args: &[&str], stdin: &[u8]) -> Output {
+    pub fn ok(&self, args: &[&str], stdin: &[u8]) -> Output {
         let output = self.creds(args, stdin, &[]);
         assert!(
             output.status.success(),
@@ -54,14 +54,14 @@ impl Vault {
         output
     }
 
-    fn store(&self, name: &str, value: &str, scope: &[&str]) {
+    pub fn store(&self, name: &str, value: &str, scope: &[&str]) {
         let mut args = vec!["store", name];
         args.extend_from_slice(scope);
         self.ok(&args, value.as_bytes());
     }
 
     /// `get NAME` with context flags: the value, or the exit code and stderr.
-    fn get(&self, name: &str, context: &[&str]) -> Result<String, (i32, String)> {
+    pub fn get(&self, name: &str, context: &[&str]) -> Result<String, (i32, String)> {
         let mut args = vec!["get", name];
         args.extend_from_slice(context);
         let output = self.creds(&args, b"", &[]);
@@ -71,11 +71,11 @@ impl Vault {
         }
     }
 
-    fn stats(&self) -> Value {
+    pub fn stats(&self) -> Value {
         serde_json::from_str(&stdout(&self.ok(&["stats"], b""))).unwrap()
     }
 
-    fn vault_json(&self) -> Value {
+    pub fn vault_json(&self) -> Value {
         serde_json::from_slice(&std::fs::read(self.dir().join("credentials.json.enc")).unwrap())
             .unwrap()
     }
@@ -446,8 +446,16 @@ fn no_secret_value_reaches_any_output_log_or_file() {
     run(&["list", "--json"], b"", &[]);
     run(&["get", "LEAKY", "--repo", "acme/x"], b"", &[]);
     run(&["stats"], b"", &[]);
+    run(&["delete", "NOPE"], b"", &[]);
     run(&["get", "LEAKY", "--repo", "octo/x"], b"", &[]);
-    let (last, granted) = outputs.pop().unwrap();
+    run(&["audit", "show"], b"", &[]);
+    run(&["audit", "show", "--json"], b"", &[]);
+    run(&["audit", "verify"], b"", &[]);
+    let (_, audit_verify) = outputs.last().unwrap();
+    assert!(audit_verify.status.success());
+    // The one output that must hold the value: a granted `get`.
+    let granted_at = outputs.len() - 4;
+    let (last, granted) = outputs.remove(granted_at);
     assert_eq!(stdout(&granted), CANARY, "{last}");
     assert!(!stderr(&granted).contains(CANARY), "stderr of {last}");
     for (args, output) in &outputs {

@@ -11,6 +11,7 @@ mod containment;
 mod crash_safety;
 mod credentials;
 mod credentials_keyring;
+mod credentials_oidc;
 mod eviction;
 mod graphql_cache;
 mod mesh;
