@@ -52,6 +52,13 @@ printf 'get:%s\n' "$("$B" creds get K)"
 "$B" creds stats
 "#;
 
+/// Removes the test vault's key again: keyring-rs also links keyutils keys into the user's
+/// persistent keyring, which outlives the test's session.
+const FORGET_KEY: &str = r#"
+id=$(sed -n 's/.*"vault_id": "\([0-9a-f]*\)".*/\1/p' cache/credentials/credentials.json.enc)
+keyctl purge user "keyring-rs:$id@ghmesh-vault" >/dev/null
+"#;
+
 fn check_round_trip(sandbox: &Sandbox, output: &Output, backend: &str) {
     let out = stdout(output);
     assert!(output.status.success(), "{out}{}", stderr(output));
@@ -102,7 +109,7 @@ fn kernel_keyutils_keeps_the_master_key() {
     let output = run(
         &sandbox,
         &["keyctl", "session", "-"],
-        &format!("{ROUND_TRIP}\n\"$B\" creds --key-store keyutils get K >/dev/null"),
+        &format!("{ROUND_TRIP}\n\"$B\" creds --key-store keyutils get K >/dev/null\n{FORGET_KEY}"),
     );
     check_round_trip(&sandbox, &output, "keyutils");
 }
@@ -125,7 +132,8 @@ keyctl padd user "$desc" @s < saved.key >/dev/null
 rm saved.key
 printf 'get:%s\n' "$("$B" creds get K)"
 "#;
-    let output = run(&sandbox, &["keyctl", "session", "-"], script);
+    let script = format!("{script}{FORGET_KEY}");
+    let output = run(&sandbox, &["keyctl", "session", "-"], &script);
     let out = stdout(&output);
     assert!(output.status.success(), "{out}{}", stderr(&output));
     assert!(out.contains("does not open vault"), "{out}");

@@ -29,8 +29,7 @@ pub struct NewCredential {
     pub require_verified: bool,
 }
 
-/// One credential's outcome of an access.
-#[derive(Debug)]
+/// One credential's outcome of an access. `Debug` leaves the value out.
 pub struct Granted {
     /// The credential's metadata.
     pub meta: Metadata,
@@ -38,6 +37,16 @@ pub struct Granted {
     pub value: Zeroizing<Vec<u8>>,
     /// The decision.
     pub access: Access,
+}
+
+impl std::fmt::Debug for Granted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Granted")
+            .field("meta", &self.meta)
+            .field("value", &"<redacted>")
+            .field("access", &self.access)
+            .finish()
+    }
 }
 
 /// Why an access was refused.
@@ -380,5 +389,50 @@ fn scope_label(meta: &Metadata) -> String {
     match &meta.scope_filter {
         Some(filter) => format!("{}:{filter}", meta.scope.name()),
         None => meta.scope.name().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{ComponentSource, Limits, PolicyRuntime};
+
+    #[test]
+    fn granted_values_stay_out_of_debug_and_grants_are_audited_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = Manager::new(
+            dir.path().join("vault"),
+            KeyOptions {
+                choice: Some(super::super::master_key::KeyStoreChoice::File),
+                passphrase: None,
+            },
+        );
+        let new = NewCredential {
+            name: "TOKEN".into(),
+            scope: Scope::Global,
+            scope_filter: None,
+            ttl_hours: None,
+            require_verified: false,
+        };
+        manager.store(&new, b"hunter2-value").unwrap();
+        let runtime = PolicyRuntime::new(Limits::default(), None).unwrap();
+        let scope = runtime
+            .credential_scope(&ComponentSource::Embedded)
+            .unwrap();
+        let names = ["TOKEN".to_owned()];
+        let granted = manager
+            .access(&scope, &names, &AccessContext::default(), Action::Get)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&*granted[0].value, b"hunter2-value");
+        let shown = format!("{granted:?} {manager:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let log = super::super::audit::read_all(&manager.audit_path()).unwrap();
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[1].decision, Decision::Grant);
+        assert_eq!(
+            log[1].component_sha256.as_deref(),
+            Some(scope.info().sha256.as_str())
+        );
     }
 }
