@@ -8,6 +8,8 @@ mod cache_cmd;
 mod codeql_cmd;
 mod codeql_fleet;
 mod config_cmd;
+mod creds_access;
+mod creds_cmd;
 mod discovery;
 mod peers_cmd;
 mod policy_cmd;
@@ -76,6 +78,8 @@ pub enum Command {
     /// CodeQL result cache: scan keys, stored results, skip checks, time saved.
     #[command(subcommand)]
     Codeql(codeql_cmd::CodeqlCommand),
+    /// Credential vault: store, get, list, rotate, delete, purge expired, stats.
+    Creds(creds_cmd::CredsArgs),
     /// Inspect and exercise policy components.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
@@ -104,6 +108,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Api(args) => api_cmd::run(args, &config),
         Command::Cache(command) => cache_cmd::run(command, &config),
         Command::Codeql(command) => codeql_cmd::run(command, &config),
+        Command::Creds(args) => creds_cmd::run(args, &config),
         Command::Policy(command) => policy_cmd::run(command, &config),
         Command::Config(command) => config_cmd::run(command, &config),
     }

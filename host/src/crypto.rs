@@ -4,6 +4,9 @@
 //! Two keys come from one secret, each with its own salt, so the libp2p private-network key (which
 //! gates who may connect) and the payload key (which seals what peers say) never coincide:
 //! learning one tells nothing about the other.
+//!
+//! The credential vault's master key ([`VaultKey`]) lives here too: 256 random bits, or PBKDF2 of a
+//! passphrase with a random salt, sealing each credential under its own fresh nonce.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -80,36 +83,105 @@ impl FleetKeys {
     /// so a payload sealed for one purpose (say, a gossip announcement) cannot be replayed as
     /// another (a fetch response).
     pub fn seal(&self, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let payload = Payload {
-            msg: plaintext,
-            aad: context,
-        };
-        let sealed = self
-            .cipher
-            .encrypt(Nonce::from_slice(&nonce), payload)
-            .expect("AES-GCM encryption only fails for inputs over 64 GiB");
-        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        out
+        seal_with(&self.cipher, context, plaintext)
     }
 
     /// Opens what [`FleetKeys::seal`] produced under the same `context`.
     pub fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        if sealed.len() < NONCE_LEN + TAG_LEN {
-            return Err(CryptoError::Truncated);
-        }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let payload = Payload {
-            msg: ciphertext,
-            aad: context,
-        };
-        self.cipher
-            .decrypt(Nonce::from_slice(nonce), payload)
-            .map_err(|_| CryptoError::Unauthentic)
+        open_with(&self.cipher, context, sealed)
     }
+}
+
+/// PBKDF2 iterations of a passphrase-derived vault key.
+pub const VAULT_KDF_ITERATIONS: u32 = 100_000;
+/// Length of a vault key, in bytes (AES-256).
+pub const VAULT_KEY_LEN: usize = 32;
+
+/// The credential vault's master key. Wiped from memory when dropped; `Debug` shows nothing.
+#[derive(Clone, zeroize::ZeroizeOnDrop)]
+pub struct VaultKey([u8; VAULT_KEY_LEN]);
+
+impl std::fmt::Debug for VaultKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VaultKey(<redacted>)")
+    }
+}
+
+impl VaultKey {
+    /// 256 bits from the operating system's random source.
+    pub fn generate() -> Self {
+        let mut key = [0u8; VAULT_KEY_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        Self(key)
+    }
+
+    /// A key from its raw bytes; `None` unless exactly 32 of them.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        <[u8; VAULT_KEY_LEN]>::try_from(bytes).ok().map(Self)
+    }
+
+    /// The raw bytes, for the key store to keep. Callers must not log or print them.
+    pub fn as_bytes(&self) -> &[u8; VAULT_KEY_LEN] {
+        &self.0
+    }
+
+    /// PBKDF2-HMAC-SHA256 of `passphrase` with `salt`, `iterations` rounds.
+    pub fn derive(passphrase: &[u8], salt: &[u8], iterations: u32) -> Result<Self, CryptoError> {
+        if iterations < MIN_ITERATIONS {
+            return Err(CryptoError::TooFewIterations(iterations));
+        }
+        Ok(Self(
+            pbkdf2::pbkdf2_hmac_array::<sha2::Sha256, VAULT_KEY_LEN>(passphrase, salt, iterations),
+        ))
+    }
+
+    /// Fresh random bytes for a salt.
+    pub fn random_salt() -> [u8; 16] {
+        let mut salt = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        salt
+    }
+
+    /// Seals `plaintext` under a fresh random nonce: `nonce || ciphertext || tag`. `aad` is
+    /// authenticated, not stored: the caller binds the ciphertext to what it belongs to.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        seal_with(&Aes256Gcm::new(&self.0.into()), aad, plaintext)
+    }
+
+    /// Opens what [`VaultKey::seal`] produced under the same `aad`.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        open_with(&Aes256Gcm::new(&self.0.into()), aad, sealed)
+    }
+}
+
+fn seal_with(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let payload = Payload {
+        msg: plaintext,
+        aad,
+    };
+    let sealed = cipher
+        .encrypt(Nonce::from_slice(&nonce), payload)
+        .expect("AES-GCM encryption only fails for inputs over 64 GiB");
+    let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    out
+}
+
+fn open_with(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    if sealed.len() < NONCE_LEN + TAG_LEN {
+        return Err(CryptoError::Truncated);
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    let payload = Payload {
+        msg: ciphertext,
+        aad,
+    };
+    cipher
+        .decrypt(Nonce::from_slice(nonce), payload)
+        .map_err(|_| CryptoError::Unauthentic)
 }
 
 #[cfg(test)]
@@ -185,5 +257,27 @@ mod tests {
         let k = keys(SECRET);
         let shown = format!("{k:?}");
         assert_eq!(shown, "FleetKeys(<redacted>)");
+    }
+
+    #[test]
+    fn vault_keys_seal_per_aad_and_redact() {
+        let key = VaultKey::generate();
+        let sealed = key.seal(b"name=A", b"value");
+        assert_ne!(
+            sealed,
+            key.seal(b"name=A", b"value"),
+            "fresh nonce per seal"
+        );
+        assert_eq!(key.open(b"name=A", &sealed).unwrap(), b"value");
+        assert_eq!(key.open(b"name=B", &sealed), Err(CryptoError::Unauthentic));
+        assert_eq!(
+            VaultKey::generate().open(b"name=A", &sealed),
+            Err(CryptoError::Unauthentic)
+        );
+        assert_eq!(format!("{key:?}"), "VaultKey(<redacted>)");
+        let derived = VaultKey::derive(b"pass", b"salt", MIN_ITERATIONS).unwrap();
+        let again = VaultKey::derive(b"pass", b"salt", MIN_ITERATIONS).unwrap();
+        assert_eq!(derived.as_bytes(), again.as_bytes());
+        assert!(VaultKey::from_bytes(&[0; 31]).is_none());
     }
 }

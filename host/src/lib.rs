@@ -6,6 +6,8 @@
 //! - [`cli`]: the command line as clap sees it, and the commands it runs.
 //! - [`clock`]: the wall clock in Unix seconds, the unit every record uses.
 //! - [`codeql`]: the CodeQL result cache: scan keys from the git tree, stored SARIF, skip checks.
+//! - [`credentials`]: the credential manager: encrypted vault and master key, scope decisions,
+//!   hash-chained audit log, OIDC identity of a job, masked injection; `ghmesh creds`.
 //! - [`crypto`]: the one caller of crypto primitives: fleet keys (PBKDF2) and AES-256-GCM seals.
 //! - [`config`]: env > `.github/*-config.yml` > defaults, validated once, with provenance.
 //! - [`mesh`]: the only user of libp2p; the private swarm that shares cache entries fleet-wide.
@@ -21,6 +23,7 @@ pub mod cli;
 pub mod clock;
 pub mod codeql;
 pub mod config;
+pub mod credentials;
 pub mod crypto;
 pub mod mesh;
 pub mod policy;
