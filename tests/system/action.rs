@@ -67,7 +67,11 @@ fn workflow_files() -> Vec<PathBuf> {
 #[test]
 fn actions_and_workflows_pass_actionlint_and_the_schemas() {
     let actions = action_files();
-    for name in ["setup-github-cache", "setup-codeql-cache"] {
+    for name in [
+        "setup-github-cache",
+        "setup-codeql-cache",
+        "inject-credentials",
+    ] {
         let path = root().join("actions").join(name).join("action.yml");
         assert!(actions.contains(&path), "{} missing", path.display());
     }
@@ -139,6 +143,36 @@ fn workflow_repo(dir: &Path) {
     git(&["commit", "-q", "-m", "e2e"]);
 }
 
+/// A vault in `cache_dir/credentials` (where the actions look once setup-github-cache exported
+/// `CACHE_DIR`), its key in a 0600 file: `E2E_SECRET` for act's repository (`nektos/act`, act's
+/// default without a remote); `E2E_OTHER_REPO` for another repository.
+fn provision_vault(cache_dir: &Path, secret: &str) {
+    use std::io::Write as _;
+    for (name, filter, value) in [
+        ("E2E_SECRET", "nektos/act", secret),
+        ("E2E_OTHER_REPO", "someone/else", "other-value-never-shown"),
+    ] {
+        let mut child = Command::new(ghmesh_bin())
+            .args(["creds", "--key-store", "file", "--cache-dir"])
+            .arg(cache_dir)
+            .args(["store", name, "--scope", "repo", "--scope-filter", filter])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("ghmesh creds store");
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(value.as_bytes()).unwrap();
+        drop(stdin);
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "creds store {name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
 /// One `act push` of the e2e workflow; its combined output.
 fn act(repo: &Path, upstream: &str, cache_dir: &Path, taken: &str) -> String {
     let output = Command::new(venv_tool("act"))
@@ -192,6 +226,8 @@ fn act_runs_the_actions_end_to_end_and_the_second_run_skips_the_scan() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_addr = taken.local_addr().unwrap().to_string();
     let fixtures = FixtureServer::start(None);
+    let secret_lines = ["e2e-first-line-7f3a9c", "e2e-second-line-51d2e8"];
+    provision_vault(&cache_dir, &secret_lines.join("\n"));
 
     let first = act(
         &repo,
@@ -207,6 +243,7 @@ fn act_runs_the_actions_end_to_end_and_the_second_run_skips_the_scan() {
         "E2E codeql cache-status=miss should-skip-scan=false",
         "E2E scanned",
         "E2E broken cache-status=fallback",
+        "E2E creds status=partial injected=E2E_SECRET",
         "E2E summary written",
     ] {
         assert!(first.contains(line), "first run lacks `{line}`:\n{first}");

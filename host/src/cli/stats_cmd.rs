@@ -82,7 +82,7 @@ fn write_summary(args: &StatsArgs, config: &Config) -> anyhow::Result<ExitCode> 
             .map(|(_, doc)| doc)
             .map_err(|e| format!("{e:#}")),
         codeql: super::codeql_cmd::stats_document(config).map_err(|e| format!("{e:#}")),
-        credentials: Err("no credential was handed out".to_string()),
+        credentials: credentials_document(config),
     };
     let markdown = summary::render(&input);
     match std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
@@ -99,6 +99,18 @@ fn write_summary(args: &StatsArgs, config: &Config) -> anyhow::Result<ExitCode> 
         None => print!("{markdown}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The vault's counters for the summary: the vault `GHMESH_VAULT_DIR` names, else the cache
+/// dir's (the default of `ghmesh creds`). Metadata only: no key, no value.
+fn credentials_document(config: &Config) -> Result<Value, String> {
+    let dir = std::env::var_os("GHMESH_VAULT_DIR")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| config.cache.dir.join("credentials"), Into::into);
+    if !dir.exists() {
+        return Err("no credential vault on this runner".to_string());
+    }
+    crate::credentials::manager::stats_document(&dir, unix_now()).map_err(|e| format!("{e:#}"))
 }
 
 /// The table: the seed's fields, the other counters, then one row per rate-limit partition.

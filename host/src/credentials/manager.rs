@@ -219,28 +219,7 @@ impl Manager {
 
     /// The counters plus the number of active (unexpired) credentials.
     pub fn stats(&self, now: u64) -> anyhow::Result<serde_json::Value> {
-        let vault = Vault::open_metadata(&self.dir)?;
-        let counters = Counters::load(&self.dir)?;
-        let (active, expired_pending, key_store) = match &vault {
-            Some(vault) => (
-                vault.list().filter(|m| !m.expired(now)).count(),
-                vault.list().filter(|m| m.expired(now)).count(),
-                Some(vault.key_store().name()),
-            ),
-            None => (0, 0, None),
-        };
-        Ok(serde_json::json!({
-            "active_credentials": active,
-            "expired_pending_purge": expired_pending,
-            "access_events": counters.granted + counters.denied,
-            "granted": counters.granted,
-            "denied": counters.denied,
-            "expired": counters.expired,
-            "stored": counters.stored,
-            "rotated": counters.rotated,
-            "deleted": counters.deleted,
-            "key_store": key_store,
-        }))
+        stats_document(&self.dir, now)
     }
 
     /// Asks the component about each of `names` for `context`; all are granted or none is
@@ -390,6 +369,33 @@ fn scope_label(meta: &Metadata) -> String {
         Some(filter) => format!("{}:{filter}", meta.scope.name()),
         None => meta.scope.name().to_owned(),
     }
+}
+
+/// The counters of the vault in `dir` with the number of active credentials, as `ghmesh creds
+/// stats` prints them. Reads metadata only: no key is needed and no value is decrypted.
+pub fn stats_document(dir: &Path, now: u64) -> anyhow::Result<serde_json::Value> {
+    let vault = Vault::open_metadata(dir)?;
+    let counters = Counters::load(dir)?;
+    let (active, expired_pending, key_store) = match &vault {
+        Some(vault) => (
+            vault.list().filter(|m| !m.expired(now)).count(),
+            vault.list().filter(|m| m.expired(now)).count(),
+            Some(vault.key_store().name()),
+        ),
+        None => (0, 0, None),
+    };
+    Ok(serde_json::json!({
+        "active_credentials": active,
+        "expired_pending_purge": expired_pending,
+        "access_events": counters.granted + counters.denied,
+        "granted": counters.granted,
+        "denied": counters.denied,
+        "expired": counters.expired,
+        "stored": counters.stored,
+        "rotated": counters.rotated,
+        "deleted": counters.deleted,
+        "key_store": key_store,
+    }))
 }
 
 #[cfg(test)]
