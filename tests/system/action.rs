@@ -242,15 +242,19 @@ fn act_runs_the_actions_end_to_end_and_the_second_run_skips_the_scan() {
         "E2E gh pass 2: X-Cache: HIT",
         "E2E codeql cache-status=miss should-skip-scan=false",
         "E2E scanned",
-        "E2E broken cache-status=fallback",
+        "E2E broken cache-status=fallback badconfig=fallback api-url=http://127.0.0.1:",
         "E2E creds status=partial injected=E2E_SECRET",
         "E2E summary written",
     ] {
         assert!(first.contains(line), "first run lacks `{line}`:\n{first}");
     }
+    let warnings = first
+        .matches("GitHub API cache not started, continuing without it")
+        .count();
+    assert_eq!(warnings, 2, "each fallback warns:\n{first}");
     assert!(
-        first.contains("GitHub API cache not started, continuing without it"),
-        "the fallback warns:\n{first}"
+        first.contains("CACHE_MAX_ENTRIES"),
+        "the bad setting is named in the warning:\n{first}"
     );
     assert!(
         !first.contains(TOKEN),
