@@ -239,6 +239,7 @@ impl Manager {
             None => None,
         };
         let mut decided = Vec::new();
+        let mut events = Vec::with_capacity(names.len());
         for name in names {
             let meta = vault.as_ref().and_then(|v| v.metadata(name)).cloned();
             let (access, scope_text) = match &meta {
@@ -260,25 +261,26 @@ impl Manager {
                 "{}",
                 access.reason
             );
-            if let Some(log) = &mut log {
-                log.append(AuditEvent {
-                    action,
-                    credential: name.clone(),
-                    scope: scope_text,
-                    context: serde_json::to_value(context)?,
-                    verified: context.verified,
-                    decision: if access.granted {
-                        Decision::Grant
-                    } else {
-                        Decision::Deny
-                    },
-                    reason: access.reason.clone(),
-                    component_sha256: Some(access.component_sha256.clone())
-                        .filter(|sha| !sha.is_empty()),
-                })
-                .context("writing the audit log")?;
-            }
+            events.push(AuditEvent {
+                action,
+                credential: name.clone(),
+                scope: scope_text,
+                context: serde_json::to_value(context)?,
+                verified: context.verified,
+                decision: if access.granted {
+                    Decision::Grant
+                } else {
+                    Decision::Deny
+                },
+                reason: access.reason.clone(),
+                component_sha256: Some(access.component_sha256.clone())
+                    .filter(|sha| !sha.is_empty()),
+            });
             decided.push((name, meta, access));
+        }
+        // Every decision of the call in one durable write, before any value is decrypted.
+        if let Some(log) = &mut log {
+            log.append_all(events).context("writing the audit log")?;
         }
         let grants = decided.iter().filter(|(_, _, a)| a.granted).count() as u64;
         let denials = decided.len() as u64 - grants;

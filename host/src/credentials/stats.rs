@@ -3,9 +3,9 @@
 //! number of active credentials. Counts only: no names, no values.
 
 use super::permissions;
-use crate::private_fs::write_private_atomic;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use std::io::Write;
 use std::path::Path;
 
 /// The counters file's name inside the vault directory.
@@ -50,8 +50,18 @@ impl Counters {
         change(&mut counters);
         let path = dir.join(STATS_FILE);
         let text = serde_json::to_vec_pretty(&counters)?;
-        write_private_atomic(&path, &[&text])
-            .with_context(|| format!("writing {}", path.display()))?;
+        replace_unsynced(&path, &text).with_context(|| format!("writing {}", path.display()))?;
         Ok(counters)
     }
+}
+
+/// Replaces `path` atomically (0600 temporary file, rename) but without an fsync: the counters
+/// are bookkeeping, the audit log is the durable record, and a sync here cost every `get` a
+/// few milliseconds. A crash may lose the last counts, never leave half a file.
+fn replace_unsynced(path: &Path, text: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(text)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
