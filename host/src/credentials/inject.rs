@@ -102,7 +102,9 @@ struct Prepared<'a> {
 ///
 /// Refusals (see [`name_refusal`], repeated names, a NUL in a value, a value containing its
 /// delimiter) come back in the report, with nothing written. Files are opened for appending
-/// (created 0600 when missing) and synced.
+/// (created 0600 when missing) and not synced: the runner reads them on this machine once the
+/// step's process has exited, which the page cache already guarantees, and a power loss ends the
+/// job whatever is on disk.
 pub fn inject<N: AsRef<str>, V: AsRef<str>>(
     pairs: &[(N, V)],
     stdout: &mut impl Write,
@@ -210,10 +212,7 @@ fn append(path: &Path, file: &'static str, bytes: &[u8]) -> Result<(), InjectErr
         .create(true)
         .mode(0o600)
         .open(path)
-        .and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_data()
-        })
+        .and_then(|mut f| f.write_all(bytes))
         .map_err(|source| InjectError::File {
             file,
             path: path.to_path_buf(),
