@@ -451,6 +451,18 @@ impl Node {
                     from: author,
                 }),
             });
+        self.settle_announcement(via, id, author, verdict);
+    }
+
+    /// Hands an accepted announcement to the proxy, or charges its author the fault; either way
+    /// tells gossipsub whether to forward it (only accepted ones travel on).
+    pub(super) fn settle_announcement(
+        &mut self,
+        via: PeerId,
+        id: &gossipsub::MessageId,
+        author: PeerId,
+        verdict: Result<MeshEvent, Fault>,
+    ) {
         let acceptance = match verdict {
             Ok(event) => {
                 self.status.announcements_received += 1;

@@ -297,28 +297,7 @@ impl Node {
                     })
                 }
             });
-        let acceptance = match verdict {
-            Ok(event) => {
-                self.status.announcements_received += 1;
-                self.book.announced(author);
-                if let Err(e) = self.events.try_send(event) {
-                    tracing::warn!("CodeQL announcement not handled: {e}");
-                }
-                gossipsub::MessageAcceptance::Accept
-            }
-            Err(fault) => {
-                self.fault(author, &fault);
-                if fault.penalised() {
-                    gossipsub::MessageAcceptance::Reject
-                } else {
-                    gossipsub::MessageAcceptance::Ignore
-                }
-            }
-        };
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .report_message_validation_result(id, &via, acceptance);
+        self.settle_announcement(via, id, author, verdict);
     }
 }
 
