@@ -575,6 +575,15 @@ impl Node {
                 Response::NotFound => Ok(None),
                 Response::Entry { .. } => Err(Fault::Mismatched),
             });
+        self.settle_body(peer, checked)
+    }
+
+    /// Credits a peer whose body checked out, or charges it the fault; `None` unless verified.
+    pub(super) fn settle_body(
+        &mut self,
+        peer: PeerId,
+        checked: Result<Option<Vec<u8>>, Fault>,
+    ) -> Option<Bytes> {
         match checked {
             Ok(Some(body)) => {
                 self.book.served_to_us(peer);

@@ -231,17 +231,7 @@ impl Node {
                 ScanResponse::NotFound => Ok(None),
                 ScanResponse::Result { .. } => Err(Fault::Mismatched),
             });
-        match checked {
-            Ok(Some(sarif)) => {
-                self.book.served_to_us(peer);
-                Some(Bytes::from(sarif))
-            }
-            Ok(None) => None,
-            Err(fault) => {
-                self.fault(peer, &fault);
-                None
-            }
-        }
+        self.settle_body(peer, checked)
     }
 
     /// Hands a peer's CodeQL request to the proxy and answers when it has.
