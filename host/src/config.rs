@@ -95,7 +95,8 @@ pub struct DiscoveryConfig {
     pub mdns: bool,
     /// Dial the bootstrap peers.
     pub bootstrap: bool,
-    /// Kademlia on a private protocol name, for larger fleets.
+    /// Kademlia content routing on a private protocol name: provider records say who holds
+    /// an entry, and a miss asks those instead of every connected peer.
     pub kademlia: bool,
     /// Rendezvous through the GitHub Actions cache.
     pub github_cache: bool,
@@ -311,7 +312,7 @@ impl Config {
                 discovery: DiscoveryConfig {
                     mdns: true,
                     bootstrap: true,
-                    kademlia: false,
+                    kademlia: true,
                     github_cache: false,
                     circuit_relay: false,
                     autonat: false,

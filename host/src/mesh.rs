@@ -19,14 +19,18 @@ mod codec;
 mod identity;
 mod node;
 mod peers;
+pub mod routing;
 pub mod scan;
 pub mod setup;
 mod swarm;
+mod traffic;
 pub mod wire;
 
 pub use libp2p::PeerId;
 pub use peers::PeerInfo;
+pub use routing::Held;
 pub use scan::{ScanBase, ScanQuery, WireScan};
+pub use traffic::{RoutingStatus, Traffic};
 pub use wire::WireEntry;
 
 use crate::crypto::FleetKeys;
@@ -58,6 +62,8 @@ pub struct MeshSettings {
     pub max_body_bytes: usize,
     /// Most peers kept connected.
     pub max_peers: usize,
+    /// Lookups through Kademlia provider records instead of asking every connected peer.
+    pub kademlia: bool,
 }
 
 /// What peers ask of, and tell, this node. The proxy handles them with its store.
@@ -164,6 +170,10 @@ pub struct MeshStatus {
     /// Time from an announcement's publication (its sender's clock) to its acceptance here,
     /// over the last [`DELAY_SAMPLES`] announcements; meaningful where clocks agree.
     pub announcement_delay_ms: DelaySummary,
+    /// Content routing: provider records and lookups.
+    pub routing: RoutingStatus,
+    /// Messages sent and received.
+    pub traffic: Traffic,
 }
 
 /// Announcement delays kept for [`MeshStatus::announcement_delay_ms`].
@@ -215,6 +225,12 @@ enum Command {
         reply: oneshot::Sender<Option<Bytes>>,
     },
     Publish(wire::Announcement),
+    Provide {
+        key: String,
+        held: Held,
+        expires_at: u64,
+    },
+    Withdraw(String),
     Respond {
         channel: libp2p::request_response::ResponseChannel<Vec<u8>>,
         response: wire::Response,
@@ -252,6 +268,8 @@ impl std::fmt::Debug for Command {
             Command::Lookup { .. } => "Lookup",
             Command::FetchBody { .. } => "FetchBody",
             Command::Publish(_) => "Publish",
+            Command::Provide { .. } => "Provide",
+            Command::Withdraw(_) => "Withdraw",
             Command::Respond { .. } => "Respond",
             Command::Status(_) => "Status",
             Command::LookupScan { .. } => "LookupScan",
@@ -295,8 +313,9 @@ impl Mesh {
         self.peer_id
     }
 
-    /// Asks every connected peer for a fresh entry under `key`; the first verified answer wins.
-    /// `None` when no peer has one within the fetch timeout.
+    /// Asks the fleet for a fresh entry under `key`: the providers the DHT names when content
+    /// routing is on, else every connected peer; the first verified answer wins. `None` when no
+    /// peer has one within the fetch timeout.
     pub async fn lookup(&self, key: &str) -> Option<PeerEntry> {
         let (reply, answer) = oneshot::channel();
         let command = Command::Lookup {
@@ -333,6 +352,19 @@ impl Mesh {
             entry: Box::new(entry),
             body,
         });
+    }
+
+    /// Advertises that this node holds the entry under `key` until `expires_at` (Unix
+    /// seconds), when content routing is on: see [`routing`] for which keys are provided.
+    pub fn provide(&self, key: &str, held: Held, expires_at: u64) {
+        let command = Command::Provide {
+            key: key.to_string(),
+            held,
+            expires_at,
+        };
+        if let Err(e) = self.commands.try_send(command) {
+            tracing::debug!("provider record dropped: {e}");
+        }
     }
 
     /// Tells the fleet a write changed these paths.

@@ -54,6 +54,21 @@ fn render(status: &MeshStatus) -> String {
         status.connected_peers,
         status.peers.len()
     );
+    let routing = &status.routing;
+    if routing.enabled {
+        let _ = writeln!(
+            out,
+            "routing    kademlia: {} peers in table, {} keys provided; lookups {} \
+             (found {}, missed {})",
+            routing.routing_table_peers,
+            routing.provided_keys,
+            routing.lookups,
+            routing.lookups_found,
+            routing.lookups_missed
+        );
+    } else {
+        let _ = writeln!(out, "routing    a miss asks every connected peer");
+    }
     if status.peers.is_empty() {
         return out;
     }

@@ -2,6 +2,7 @@
 //! [`MeshEvent`]s after checking it, and charges faults to the peers that sent garbage.
 //! CodeQL results (their topic, protocol and pending requests) are handled in [`scans`].
 
+mod routing;
 mod scans;
 
 use super::peers::{KnownPeersFile, PeerBook};
@@ -26,6 +27,15 @@ const TICK: Duration = Duration::from_secs(3);
 struct PendingLookup {
     waiters: Vec<oneshot::Sender<Option<PeerEntry>>>,
     outstanding: HashSet<OutboundRequestId>,
+    /// The DHT query naming providers, while it runs.
+    search: Option<libp2p::kad::QueryId>,
+    /// Providers named but not asked yet.
+    queue: std::collections::VecDeque<PeerId>,
+    /// Peers asked so far.
+    asked: HashSet<PeerId>,
+    /// Whether connected peers were asked directly (always without content routing; with
+    /// it, only in a small fleet where the DHT named no provider).
+    broadcast: bool,
 }
 
 /// What an outbound fetch request was for.
@@ -62,6 +72,8 @@ struct Node {
     status: MeshStatus,
     /// Recent announcement delays (ms), newest last, at most [`super::DELAY_SAMPLES`].
     delays: std::collections::VecDeque<u64>,
+    /// Provider records and DHT queries.
+    routing: routing::Routing,
 }
 
 /// Builds the swarm, binds every listener and spawns the task. Returns the node's peer id.
@@ -79,6 +91,7 @@ pub(super) async fn start(
         &StackSettings {
             network_key: settings.keys.network_key(),
             mdns: settings.mdns,
+            kademlia: settings.kademlia,
             request_timeout: settings.fetch_timeout.max(Duration::from_millis(100)),
             connection_timeout: settings.connection_timeout,
             max_response_bytes: settings.max_body_bytes + 64 * 1024,
@@ -135,7 +148,9 @@ pub(super) async fn start(
         lookups: HashMap::new(),
         requests: HashMap::new(),
         delays: std::collections::VecDeque::new(),
+        routing: routing::Routing::default(),
     };
+    node.status.routing.enabled = settings.kademlia;
     for (peer, addr) in node.known.read() {
         if peer != peer_id {
             node.book.add_addresses(peer, [addr.clone()]);
@@ -216,6 +231,7 @@ impl Node {
         if let Err(e) = self.book.persist(&self.known) {
             tracing::warn!("writing known peers failed: {e}");
         }
+        self.expire_provided();
     }
 
     fn command(&mut self, command: Command) {
@@ -225,10 +241,16 @@ impl Node {
                 let frame = self.sealer.seal_request(&Request::Body {
                     cid: entry.cid.clone(),
                 });
-                let id = self.swarm.behaviour_mut().fetch.send_request(&peer, frame);
+                let id = self.send_fetch(peer, frame);
                 self.requests.insert(id, Outbound::Body { entry, reply });
             }
             Command::Publish(announcement) => self.publish(announcement),
+            Command::Provide {
+                key,
+                held,
+                expires_at,
+            } => self.provide(key, held, expires_at),
+            Command::Withdraw(key) => self.withdraw(&key),
             Command::Respond {
                 channel,
                 response,
@@ -257,6 +279,7 @@ impl Node {
                 status.peers = self.book.snapshot();
                 status.connected_peers = self.book.connected().len();
                 status.announcement_delay_ms = super::DelaySummary::of(self.delays.iter().copied());
+                self.routing_status(&mut status.routing);
                 let _ = reply.send(status);
             }
         }
@@ -270,61 +293,106 @@ impl Node {
             .gossipsub
             .publish(self.topic.clone(), frame)
         {
-            Ok(_) => self.status.announcements_sent += 1,
+            Ok(_) => {
+                self.status.announcements_sent += 1;
+                self.status.traffic.gossip_published += 1;
+            }
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
             Err(e) => tracing::debug!("announcement not published: {e}"),
         }
     }
 
+    /// Starts a lookup: through provider records when content routing is on, else by asking
+    /// every connected peer. A second lookup of the same key waits on the first.
     fn lookup(&mut self, key: String, reply: oneshot::Sender<Option<PeerEntry>>) {
         if let Some(pending) = self.lookups.get_mut(&key) {
             pending.waiters.push(reply);
             return;
         }
-        let peers = self.book.connected();
-        if peers.is_empty() {
-            let _ = reply.send(None);
-            return;
-        }
-        let frame = self
-            .sealer
-            .seal_request(&Request::Lookup { key: key.clone() });
-        let mut outstanding = HashSet::new();
-        for peer in peers {
-            let id = self
-                .swarm
-                .behaviour_mut()
-                .fetch
-                .send_request(&peer, frame.clone());
-            outstanding.insert(id);
-            self.requests.insert(id, Outbound::Lookup(key.clone()));
-        }
+        let search = self.find_providers(&key);
         self.lookups.insert(
-            key,
+            key.clone(),
             PendingLookup {
                 waiters: vec![reply],
-                outstanding,
+                outstanding: HashSet::new(),
+                search,
+                queue: std::collections::VecDeque::new(),
+                asked: HashSet::new(),
+                broadcast: false,
             },
         );
+        if search.is_none() {
+            self.broadcast_lookup(&key);
+        }
+        self.settle_lookup(&key);
     }
 
-    /// One peer's answer (or failure) to a lookup. `found` resolves every waiter; the last
-    /// non-answer resolves them with `None`.
-    fn lookup_answered(&mut self, key: &str, id: OutboundRequestId, found: Option<PeerEntry>) {
+    /// Asks every connected peer not asked yet for `key`.
+    fn broadcast_lookup(&mut self, key: &str) {
+        let frame = self.sealer.seal_request(&Request::Lookup {
+            key: key.to_string(),
+        });
+        let peers = self.book.connected();
+        let Some(pending) = self.lookups.get_mut(key) else {
+            return;
+        };
+        pending.broadcast = true;
+        let fresh: Vec<PeerId> = peers
+            .into_iter()
+            .filter(|peer| pending.asked.insert(*peer))
+            .collect();
+        for peer in fresh {
+            self.ask(key, peer, frame.clone());
+        }
+    }
+
+    /// Sends one lookup request for `key` to `peer`.
+    fn ask(&mut self, key: &str, peer: PeerId, frame: Vec<u8>) {
+        let id = self.send_fetch(peer, frame);
+        self.requests.insert(id, Outbound::Lookup(key.to_string()));
+        if let Some(pending) = self.lookups.get_mut(key) {
+            pending.outstanding.insert(id);
+        }
+    }
+
+    /// Sends a fetch-protocol request, counting it.
+    fn send_fetch(&mut self, peer: PeerId, frame: Vec<u8>) -> OutboundRequestId {
+        self.status.traffic.requests_sent += 1;
+        self.swarm.behaviour_mut().fetch.send_request(&peer, frame)
+    }
+
+    /// One peer's answer (or failure) to a lookup. `found` resolves every waiter; otherwise the
+    /// next providers are asked, and the lookup ends with `None` once nobody is left to ask.
+    fn lookup_answered(
+        &mut self,
+        key: &str,
+        peer: PeerId,
+        id: OutboundRequestId,
+        found: Option<PeerEntry>,
+    ) {
         let Some(pending) = self.lookups.get_mut(key) else {
             return;
         };
         pending.outstanding.remove(&id);
-        if found.is_none() && !pending.outstanding.is_empty() {
+        if found.is_some() {
+            self.finish_lookup(key, found);
             return;
         }
-        if let Some(pending) = self.lookups.remove(key) {
-            for id in &pending.outstanding {
-                self.requests.remove(id);
-            }
-            for waiter in pending.waiters {
-                let _ = waiter.send(found.clone());
-            }
+        self.provider_missed(key, peer);
+        self.settle_lookup(key);
+    }
+
+    /// Resolves every waiter of `key` with `found` and stops what is still in flight for it.
+    fn finish_lookup(&mut self, key: &str, found: Option<PeerEntry>) {
+        let Some(pending) = self.lookups.remove(key) else {
+            return;
+        };
+        for id in &pending.outstanding {
+            self.requests.remove(id);
+        }
+        self.lookup_finished(pending.search, found.is_some());
+        for waiter in pending.waiters {
+            let _ = waiter.send(found.clone());
         }
     }
 
@@ -378,6 +446,9 @@ impl Node {
     }
 
     fn behaviour_event(&mut self, event: BehaviourEvent) {
+        if let BehaviourEvent::Gossipsub(gossipsub::Event::Message { .. }) = &event {
+            self.status.traffic.gossip_received += 1;
+        }
         match event {
             BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
@@ -394,8 +465,10 @@ impl Node {
             BehaviourEvent::Fetch(event) => self.fetch_event(event),
             BehaviourEvent::Scans(event) => self.scan_event(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                self.routing_learned(peer_id, &info);
                 self.book.add_addresses(peer_id, info.listen_addrs);
             }
+            BehaviourEvent::Kad(event) => self.kad_event(event),
             BehaviourEvent::Ping(ping::Event {
                 peer,
                 result: Ok(rtt),
@@ -492,14 +565,17 @@ impl Node {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
                     request, channel, ..
-                } => self.inbound_request(peer, &request, channel),
+                } => {
+                    self.status.traffic.requests_received += 1;
+                    self.inbound_request(peer, &request, channel);
+                }
                 request_response::Message::Response {
                     request_id,
                     response,
                 } => match self.requests.remove(&request_id) {
                     Some(Outbound::Lookup(key)) => {
                         let found = self.check_answer(peer, &key, &response);
-                        self.lookup_answered(&key, request_id, found);
+                        self.lookup_answered(&key, peer, request_id, found);
                     }
                     Some(Outbound::Body { entry, reply }) => {
                         let body = self.check_body(peer, &entry, &response);
@@ -516,7 +592,9 @@ impl Node {
             } => {
                 tracing::debug!(%peer, "fetch request failed: {error}");
                 match self.requests.remove(&request_id) {
-                    Some(Outbound::Lookup(key)) => self.lookup_answered(&key, request_id, None),
+                    Some(Outbound::Lookup(key)) => {
+                        self.lookup_answered(&key, peer, request_id, None);
+                    }
                     Some(Outbound::Body { reply, .. }) => {
                         let _ = reply.send(None);
                     }
@@ -611,7 +689,15 @@ impl Node {
         };
         let events = self.events.clone();
         tokio::spawn(async move {
+            let asked = match &request {
+                Request::Lookup { key } => Some(key.clone()),
+                Request::Body { .. } => None,
+            };
             let response = answer(&events, request).await;
+            if let (Some(key), Response::NotFound) = (asked, &response) {
+                // A peer was sent here for an entry this node no longer holds fresh.
+                let _ = commands.send(Command::Withdraw(key)).await;
+            }
             let _ = commands
                 .send(Command::Respond {
                     channel,

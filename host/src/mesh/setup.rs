@@ -27,7 +27,6 @@ pub fn settings(
         );
     }
     let later = [
-        ("kademlia", p2p.discovery.kademlia),
         ("github_cache", p2p.discovery.github_cache),
         ("circuit_relay", p2p.discovery.circuit_relay),
         ("autonat", p2p.discovery.autonat),
@@ -61,6 +60,7 @@ pub fn settings(
         )),
         max_body_bytes: usize::try_from(p2p.security.max_content_size).unwrap_or(usize::MAX),
         max_peers: usize::try_from(p2p.network.max_peers).unwrap_or(usize::MAX),
+        kademlia: p2p.peer_discovery && p2p.discovery.kademlia,
     })
 }
 

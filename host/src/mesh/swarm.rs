@@ -10,8 +10,8 @@ use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    Swarm, SwarmBuilder, Transport, allow_block_list, gossipsub, identify, identity, mdns, noise,
-    ping, request_response, tcp, yamux,
+    Swarm, SwarmBuilder, Transport, allow_block_list, gossipsub, identify, identity, kad, mdns,
+    noise, ping, request_response, tcp, yamux,
 };
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -40,6 +40,8 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     /// LAN discovery, when enabled.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Content routing (provider records), when enabled: see [`super::routing`].
+    pub kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
 }
 
 /// Tunables of the stack.
@@ -49,6 +51,8 @@ pub struct StackSettings {
     pub network_key: [u8; 32],
     /// Multicast DNS on the LAN.
     pub mdns: bool,
+    /// Kademlia content routing.
+    pub kademlia: bool,
     /// Time allowed to answer a fetch request.
     pub request_timeout: Duration,
     /// Time allowed to set up a connection.
@@ -127,6 +131,10 @@ fn behaviour(
         identify,
         ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(5))),
         mdns: mdns.into(),
+        kad: settings
+            .kademlia
+            .then(|| super::routing::behaviour(peer_id))
+            .into(),
     })
 }
 

@@ -26,6 +26,7 @@ async fn node(secret: &[u8], bootstrap: Vec<Multiaddr>) -> TestNode {
         connection_timeout: Duration::from_secs(5),
         max_body_bytes: 1 << 20,
         max_peers: 16,
+        kademlia: true,
     };
     let (mesh, events) = Mesh::start(settings).await.unwrap();
     TestNode {
@@ -78,6 +79,62 @@ async fn a_peer_answers_a_lookup_with_a_verified_fresh_entry() {
     assert_eq!(found.body, body);
     assert_eq!(found.entry, entry);
     assert_eq!(found.peer, a.mesh.peer_id());
+}
+
+/// Answers every lookup with "not held".
+fn hold_nothing(mut events: mpsc::Receiver<MeshEvent>) {
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let MeshEvent::Lookup { reply, .. } = event {
+                let _ = reply.send(None);
+            }
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_asks_the_providers_the_dht_names_not_every_peer() {
+    // A holds the entry; B and C know nothing of it; D joins through C alone.
+    let a = node(FLEET, vec![]).await;
+    let b = node(FLEET, vec![address(&a).await]).await;
+    let c = node(FLEET, vec![address(&b).await]).await;
+    connected(&c, 1).await;
+    let body = Bytes::from_static(br#"{"login":"octocat"}"#);
+    let entry = fresh_entry(&body);
+    a.mesh
+        .provide(&entry.key, Held::Fetched, entry.fetched_at + 3600);
+    answer_lookups(a.events, entry.clone(), body.clone());
+    hold_nothing(b.events);
+    let c_address = address(&c).await;
+    hold_nothing(c.events);
+    let d = node(FLEET, vec![c_address]).await;
+    connected(&d, 1).await;
+    // D's routing table fills as its DHT bootstrap meets C's neighbours.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while d.mesh.status().await.routing.routing_table_peers < 3 {
+        assert!(Instant::now() < deadline, "D's routing table did not fill");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let found = loop {
+        if let Some(found) = d.mesh.lookup(&entry.key).await {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no provider found");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!((found.body, found.peer), (body, a.mesh.peer_id()));
+    let routing = d.mesh.status().await.routing;
+    // Found through the DHT: D never fell back to asking its connected peers.
+    assert!(routing.enabled && routing.lookups_found == 1, "{routing:?}");
+    assert_eq!(routing.small_fleet_fallbacks, 0, "{routing:?}");
+    assert_eq!(a.mesh.status().await.routing.provided_keys, 1);
+    // A key nobody provides is a miss after asking at most the small fleet.
+    assert!(d.mesh.lookup("GET /nobody/has/this").await.is_none());
+    let traffic = d.mesh.status().await.traffic;
+    assert!(
+        traffic.dht_requests_sent > 0 && traffic.requests_sent > 0,
+        "{traffic:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@
 use super::Shared;
 use super::hot::HotEntry;
 use crate::clock::unix_now;
-use crate::mesh::{MeshEvent, PeerEntry, WireEntry};
+use crate::mesh::{Held, MeshEvent, PeerEntry, WireEntry};
 use crate::store::{EntryMeta, NewEntry, Share};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -20,14 +20,16 @@ pub(super) async fn lookup(shared: &Arc<Shared>, key: &str) -> Option<Arc<HotEnt
     let mesh = shared.mesh.as_ref()?;
     let PeerEntry { entry, body, peer } = mesh.lookup(key).await?;
     tracing::debug!(%key, %peer, "fleet peer answered");
-    keep(shared, entry, body).await
+    keep(shared, entry, body, Held::Fetched).await
 }
 
-/// Tells the fleet about an entry this node fetched, unless it is token-scoped.
+/// Tells the fleet about an entry this node fetched, unless it is token-scoped, and provides
+/// it to content routing while it is fresh.
 pub(super) fn announce(shared: &Shared, meta: &EntryMeta, body: &Bytes) {
     if let Some(mesh) = &shared.mesh
         && meta.share != Share::Token
     {
+        mesh.provide(&meta.key, Held::Fetched, meta.expires_at());
         mesh.announce_entry(WireEntry::from_meta(meta), body);
     }
 }
@@ -79,7 +81,7 @@ pub async fn serve_peers(shared: Arc<Shared>, mut events: mpsc::Receiver<MeshEve
             } => {
                 if accept_announced(&shared, &entry).await {
                     tracing::debug!(key = %entry.key, %from, "kept a peer's announced entry");
-                    keep(&shared, *entry, body).await;
+                    keep(&shared, *entry, body, Held::Announced).await;
                 }
             }
             MeshEvent::Entry {
@@ -95,7 +97,7 @@ pub async fn serve_peers(shared: Arc<Shared>, mut events: mpsc::Receiver<MeshEve
                     if accept_announced(&shared, &entry).await
                         && let Some(body) = mesh.fetch_body(from, &entry).await
                     {
-                        keep(&shared, *entry, body).await;
+                        keep(&shared, *entry, body, Held::Announced).await;
                     }
                 });
             }
@@ -150,8 +152,14 @@ async fn accept_announced(shared: &Arc<Shared>, entry: &WireEntry) -> bool {
 
 /// Stores a verified peer entry as this node's own (keeping the origin's fetch time, so its TTL
 /// is not extended by travelling) and puts it in the memory layer. The body is copied to its
-/// exact size: a slice of a network buffer would keep the whole buffer alive.
-async fn keep(shared: &Arc<Shared>, entry: WireEntry, body: Bytes) -> Option<Arc<HotEntry>> {
+/// exact size: a slice of a network buffer would keep the whole buffer alive. Content routing
+/// learns the node holds it (`held` says how it came).
+async fn keep(
+    shared: &Arc<Shared>,
+    entry: WireEntry,
+    body: Bytes,
+    held: Held,
+) -> Option<Arc<HotEntry>> {
     let generation = shared.hot.generation();
     let new = NewEntry {
         key: entry.key,
@@ -175,6 +183,11 @@ async fn keep(shared: &Arc<Shared>, entry: WireEntry, body: Bytes) -> Option<Arc
         Ok(Ok(queued)) => {
             let hot = Arc::new(HotEntry::new(queued.meta.clone(), body));
             shared.hot.insert_entry(generation, hot.clone());
+            if let Some(mesh) = &shared.mesh
+                && queued.meta.share != Share::Token
+            {
+                mesh.provide(&queued.meta.key, held, queued.meta.expires_at());
+            }
             super::handler::watch_queued_put(shared, queued);
             Some(hot)
         }

@@ -64,6 +64,8 @@ impl Counts {
             "connected_peers": mesh.map_or(0, |m| m.connected_peers),
             "peer_id": mesh.map(|m| m.peer_id.clone()),
             "connectivity": mesh.map(connectivity),
+            "content_routing": mesh.map(|m| m.routing),
+            "mesh_traffic": mesh.map(|m| m.traffic),
             "rate_limits": rate_limits,
         })
     }

@@ -47,6 +47,7 @@ impl Node {
                     key: scan.key.clone(),
                     cid: scan.sarif_cid.clone(),
                 });
+                self.status.traffic.requests_sent += 1;
                 let id = self.swarm.behaviour_mut().scans.send_request(&peer, frame);
                 self.scans
                     .outbound
@@ -60,7 +61,10 @@ impl Node {
                     .gossipsub
                     .publish(self.scan_topic.clone(), frame)
                 {
-                    Ok(_) => self.status.announcements_sent += 1,
+                    Ok(_) => {
+                        self.status.announcements_sent += 1;
+                        self.status.traffic.gossip_published += 1;
+                    }
                     Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
                     Err(e) => tracing::debug!("CodeQL announcement not published: {e}"),
                 }
@@ -104,6 +108,7 @@ impl Node {
             .seal_scan_request(&ScanRequest::Lookup(query.clone()));
         let mut outstanding = HashSet::new();
         for peer in peers {
+            self.status.traffic.requests_sent += 1;
             let request = self
                 .swarm
                 .behaviour_mut()
@@ -149,7 +154,10 @@ impl Node {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
                     request, channel, ..
-                } => self.inbound_scan_request(peer, &request, channel),
+                } => {
+                    self.status.traffic.requests_received += 1;
+                    self.inbound_scan_request(peer, &request, channel);
+                }
                 request_response::Message::Response {
                     request_id,
                     response,
