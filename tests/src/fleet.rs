@@ -204,6 +204,8 @@ pub struct NodeConfig {
     pub mdns: bool,
     /// `GHMESH_P2P_LISTEN`.
     pub listen: String,
+    /// `GHMESH_P2P_KADEMLIA`: content routing through provider records.
+    pub kademlia: bool,
 }
 
 impl NodeConfig {
@@ -214,6 +216,7 @@ impl NodeConfig {
             bootstrap: bootstrap.to_vec(),
             mdns: false,
             listen: "/ip4/127.0.0.1/tcp/0".into(),
+            kademlia: true,
         }
     }
 
@@ -224,6 +227,7 @@ impl NodeConfig {
             ("GHMESH_FLEET_SECRET".into(), self.secret.clone()),
             ("GHMESH_P2P_LISTEN".into(), self.listen.clone()),
             ("GHMESH_P2P_MDNS".into(), self.mdns.to_string()),
+            ("GHMESH_P2P_KADEMLIA".into(), self.kademlia.to_string()),
         ];
         if !self.bootstrap.is_empty() {
             env.push(("CACHE_BOOTSTRAP_PEERS".into(), self.bootstrap.join(",")));

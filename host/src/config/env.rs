@@ -21,6 +21,7 @@ const LISTEN_PORT: [&str; 2] = ["P2P_LISTEN_PORT", "CACHE_LISTEN_PORT"];
 const BOOTSTRAP_PEERS: &str = "CACHE_BOOTSTRAP_PEERS";
 const P2P_LISTEN: &str = "GHMESH_P2P_LISTEN";
 const P2P_MDNS: &str = "GHMESH_P2P_MDNS";
+const P2P_KADEMLIA: &str = "GHMESH_P2P_KADEMLIA";
 const CACHE_DIR: &str = "CACHE_DIR";
 const MAX_ENTRIES: &str = "CACHE_MAX_ENTRIES";
 const MAX_BYTES: &str = "CACHE_MAX_BYTES";
@@ -244,6 +245,12 @@ pub(super) fn apply(
         &mut p2p.discovery.mdns,
         &[P2P_MDNS],
         "discovery.methods.mdns",
+        parse_bool,
+    )?;
+    l.set(
+        &mut p2p.discovery.kademlia,
+        &[P2P_KADEMLIA],
+        "discovery.methods.kademlia",
         parse_bool,
     )?;
 
