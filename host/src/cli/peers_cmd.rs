@@ -54,6 +54,21 @@ fn render(status: &MeshStatus) -> String {
         status.connected_peers,
         status.peers.len()
     );
+    let registry = &status.registry;
+    if registry.enabled {
+        let last = registry
+            .last_error
+            .as_ref()
+            .map(|e| format!(" (last: {e})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "registry   Actions cache: {} registrations, {} lookups, {} errors{last}",
+            registry.registrations, registry.lookups, registry.errors
+        );
+    } else {
+        let _ = writeln!(out, "registry   off");
+    }
     if status.peers.is_empty() {
         return out;
     }
@@ -121,6 +136,7 @@ mod tests {
         };
         let text = render(&status);
         assert!(text.contains("connected  1 of 2 known"), "{text}");
+        assert!(text.contains("registry   off"), "{text}");
         let rows: Vec<&str> = text
             .lines()
             .skip_while(|l| !l.starts_with("PEER"))

@@ -76,7 +76,7 @@ impl Record {
         self.peers.push(me);
         self.expire(now, ttl_secs);
         self.peers
-            .sort_by(|a, b| b.registered_at_unix.cmp(&a.registered_at_unix));
+            .sort_by_key(|p| std::cmp::Reverse(p.registered_at_unix));
         self.peers.truncate(MAX_PEERS);
         self
     }
