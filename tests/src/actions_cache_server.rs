@@ -193,6 +193,11 @@ impl ActionsCacheServer {
         );
     }
 
+    /// The `version` `key` was created with.
+    pub fn version_of(&self, key: &str) -> Option<String> {
+        Some(self.books().entries.get(key)?.version.clone())
+    }
+
     /// How many times the Twirp `method` was called (any outcome).
     pub fn calls(&self, method: &str) -> usize {
         self.books().calls.get(method).copied().unwrap_or(0)

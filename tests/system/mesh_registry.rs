@@ -5,7 +5,7 @@
 
 use ghmesh::crypto::FleetKeys;
 use ghmesh::mesh::registry::record::{Record, Registration};
-use ghmesh::mesh::registry::twirp::entry_version;
+use ghmesh::mesh::registry::twirp::{CacheService, entry_version};
 use ghmesh_system_tests::actions_cache_server::ActionsCacheServer;
 use ghmesh_system_tests::fleet::{
     CountingUpstream, ITERATIONS, MeshNode, NodeConfig, mesh_sandbox, wait_for, wait_or_explain,
@@ -223,4 +223,62 @@ fn without_the_actions_variables_the_registry_is_off() {
     assert_eq!(node.peers()["registry"]["enabled"], false);
     let answer = node.get("/repos/fleet/registry/milestones");
     assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+/// The local service is held to the real client: `@actions/cache` 6.3.0 (from the test rig) saves
+/// through it (Twirp calls, Azure SDK block-blob upload), is refused a second save of the same
+/// key, restores by prefix and misses; ghmesh's own client then reads the entry that client wrote.
+#[test]
+fn the_local_service_speaks_the_protocol_of_actions_cache() {
+    let server = ActionsCacheServer::start_in_thread(TOKEN);
+    let work = tempfile::tempdir().unwrap();
+    let script = ghmesh_system_tests::rig::rig_dir().join("actions-cache-roundtrip.mjs");
+    let output = std::process::Command::new("node")
+        .arg(&script)
+        .arg("interop")
+        .current_dir(work.path())
+        .env("ACTIONS_RESULTS_URL", format!("{}/", server.url()))
+        .env("ACTIONS_RUNTIME_TOKEN", TOKEN)
+        .env("ACTIONS_CACHE_SERVICE_V2", "true")
+        .env("RUNNER_TEMP", work.path())
+        .output()
+        .expect("run node (install the rig: tests/run, or npm ci in tests/rig)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let result: Value = serde_json::from_str(last).unwrap_or_else(|e| {
+        panic!(
+            "no result line ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert!(result["saved"].as_i64() > Some(0), "{result}\n{stdout}");
+    assert_eq!(result["saved_again"], -1, "{result}\n{stdout}");
+    assert_eq!(result["restored"], "interop-key-1", "{result}\n{stdout}");
+    assert_eq!(result["content_ok"], true, "{result}");
+    assert_eq!(result["miss"], Value::Null, "{result}");
+    assert_eq!(server.calls("CreateCacheEntry"), 2);
+    assert_eq!(server.calls("FinalizeCacheEntryUpload"), 1);
+    assert_eq!(server.authorized_blob_requests(), 0);
+
+    // ghmesh's client finds and reads the entry the real client wrote.
+    let version = server.version_of("interop-key-1").unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let service =
+        CacheService::new(server.url(), TOKEN, std::time::Duration::from_secs(5)).unwrap();
+    let blob = runtime.block_on(async {
+        let found = service
+            .lookup("missing-key", &["interop-".to_string()], &version)
+            .await
+            .unwrap()
+            .expect("the entry @actions/cache saved");
+        assert_eq!(found.matched_key, "interop-key-1");
+        service
+            .download(&found.download_url, 1 << 20)
+            .await
+            .unwrap()
+    });
+    assert_eq!(Some(blob), server.blob("interop-key-1"));
 }

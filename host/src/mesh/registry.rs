@@ -242,22 +242,23 @@ impl Registry {
                     } else {
                         tracing::debug!("Actions cache registry: {category} ({failures} in a row)");
                     }
-                    let wait = e.retry_after().unwrap_or_else(|| self.backoff(failures));
+                    let wait = e.retry_after().unwrap_or_else(|| {
+                        backoff(
+                            self.settings.refresh_every,
+                            self.settings.register_every,
+                            failures,
+                        )
+                    });
                     // Both the write and the reads wait: a failing service gets no extra load.
-                    if registering {
-                        next_register = now + wait;
-                    }
+                    next_register = if registering {
+                        now + wait
+                    } else {
+                        next_register.max(now + wait)
+                    };
                     next_refresh = now + wait;
                 }
             }
         }
-    }
-
-    /// Capped doubling from the refresh interval up to the registration interval.
-    fn backoff(&self, failures: u32) -> Duration {
-        let base = self.settings.refresh_every;
-        let doubled = base.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
-        doubled.min(self.settings.register_every.max(base))
     }
 
     async fn connected(&self) -> usize {
@@ -364,6 +365,13 @@ impl Registry {
         tracing::debug!("registered in the Actions cache");
         Ok(())
     }
+}
+
+/// The wait after `failures` failures in a row: the refresh interval, doubled per further
+/// failure, capped at the registration interval. A periodic loop needs no retry library.
+fn backoff(refresh: Duration, register: Duration, failures: u32) -> Duration {
+    let doubled = refresh.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    doubled.min(register.max(refresh))
 }
 
 fn unix_now() -> u64 {

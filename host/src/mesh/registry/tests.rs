@@ -275,6 +275,16 @@ async fn without_the_actions_variables_the_registry_is_off() {
     assert_eq!(a.status().await.registry, RegistryStatus::default());
 }
 
+#[test]
+fn backoff_doubles_from_the_refresh_interval_up_to_the_registration_interval() {
+    let (refresh, register) = (Duration::from_secs(30), Duration::from_secs(300));
+    let waits: Vec<u64> = (1..=6)
+        .map(|n| backoff(refresh, register, n).as_secs())
+        .collect();
+    assert_eq!(waits, [30, 60, 120, 240, 300, 300]);
+    assert_eq!(backoff(refresh, register, u32::MAX), register);
+}
+
 fn record_now() -> u64 {
     unix_now()
 }
