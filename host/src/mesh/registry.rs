@@ -210,6 +210,7 @@ impl Registry {
         let mut next_register = start;
         let mut next_refresh = start + self.settings.refresh_every;
         let mut failures: u32 = 0;
+        let mut registered = false;
         loop {
             tokio::time::sleep_until(next_register.min(next_refresh)).await;
             let now = tokio::time::Instant::now();
@@ -220,7 +221,7 @@ impl Registry {
             let result = if registering {
                 self.register().await
             } else if self.connected().await < self.settings.wanted_peers {
-                self.lookup().await.map(|_| ())
+                self.refresh(registered).await
             } else {
                 Ok(())
             };
@@ -228,9 +229,10 @@ impl Registry {
                 Ok(()) => {
                     failures = 0;
                     if registering {
-                        next_register = now + self.settings.register_every;
+                        registered = true;
+                        next_register = now + jittered(self.settings.register_every);
                     }
-                    next_refresh = now + self.settings.refresh_every;
+                    next_refresh = now + jittered(self.settings.refresh_every);
                 }
                 Err(e) => {
                     failures = failures.saturating_add(1);
@@ -317,6 +319,20 @@ impl Registry {
         Ok(record)
     }
 
+    /// Reads the newest record and dials who it lists. Once this node has registered, a newest
+    /// record without it means a node that registered at the same time wrote over it (each
+    /// merged what it read before the other wrote): it registers again at once, or the nodes
+    /// that read that record would not find it before its next registration, minutes later.
+    async fn refresh(&self, registered: bool) -> Result<(), RoundError> {
+        let record = self.lookup().await?;
+        let me = self.mesh.peer_id().to_base58();
+        if registered && !record.peers.iter().any(|p| p.peer_id == me) {
+            tracing::debug!("the newest registry record lacks this node; registering again");
+            self.write(record).await?;
+        }
+        Ok(())
+    }
+
     /// Reads, merges this node in, writes a new entry.
     async fn register(&self) -> Result<(), RoundError> {
         // A newest entry that is not our fleet's record (another workflow of the repository can
@@ -334,6 +350,11 @@ impl Registry {
             }
             Err(e) => return Err(e),
         };
+        self.write(record).await
+    }
+
+    /// Writes `record` with this node merged in as a new entry.
+    async fn write(&self, record: Record) -> Result<(), RoundError> {
         let status = self.mesh.status().await;
         let addrs = record::registrable(&status.listen_addrs);
         if addrs.is_empty() {
@@ -365,6 +386,12 @@ impl Registry {
         tracing::debug!("registered in the Actions cache");
         Ok(())
     }
+}
+
+/// `interval` give or take 10 %, so that nodes started together drift apart instead of reading
+/// and writing in lockstep.
+fn jittered(interval: Duration) -> Duration {
+    interval.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.9..1.1))
 }
 
 /// The wait after `failures` failures in a row: the refresh interval, doubled per further

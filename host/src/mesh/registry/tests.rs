@@ -129,10 +129,18 @@ async fn every_failure_has_its_category() {
 }
 
 fn settings(server: &ActionsCacheServer, token: &str) -> RegistrySettings {
+    settings_every(server, token, 1)
+}
+
+fn settings_every(
+    server: &ActionsCacheServer,
+    token: &str,
+    register_secs: u64,
+) -> RegistrySettings {
     let env = |var: &str| match var {
         RESULTS_URL_VAR => Some(server.url().to_string()),
         RUNTIME_TOKEN_VAR => Some(token.to_string()),
-        REGISTER_SECS_VAR => Some("1".into()),
+        REGISTER_SECS_VAR => Some(register_secs.to_string()),
         REFRESH_SECS_VAR => Some("1".into()),
         _ => None,
     };
@@ -187,6 +195,39 @@ async fn nodes_without_bootstrap_meet_through_the_registry() {
     }
     let other = FleetKeys::derive(b"a different fleet's secret!!", MIN_ITERATIONS).unwrap();
     assert!(Record::open(&other, &sealed).is_err());
+}
+
+/// Nodes that start together all read an empty registry and each write a record of itself alone:
+/// only the newest survives. The others must notice they are missing and register again at once,
+/// not at their next registration (5 minutes here), or they stay apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_registering_at_the_same_moment_still_all_meet() {
+    let server = server().await;
+    let keys = FleetKeys::derive(FLEET, MIN_ITERATIONS).unwrap();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = Vec::new();
+    for dir in &dirs {
+        nodes.push(node(dir, FLEET).await);
+    }
+    // Every call takes 300 ms: all three read the empty registry before any of them writes.
+    server.set_failure(Failure::Slow(Duration::from_millis(300)));
+    for mesh in &nodes {
+        start(
+            mesh,
+            keys.clone(),
+            Some(settings_every(&server, TOKEN, 300)),
+        )
+        .unwrap();
+    }
+    until("every node to connect to the two others", async || {
+        for mesh in &nodes {
+            if mesh.status().await.connected_peers < 2 {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
 }
 
 #[tokio::test]
