@@ -137,6 +137,16 @@ mod tests {
         let text = render(&status);
         assert!(text.contains("connected  1 of 2 known"), "{text}");
         assert!(text.contains("registry   off"), "{text}");
+        let mut on = status.clone();
+        on.registry.enabled = true;
+        on.registry.registrations = 3;
+        on.registry.errors = 1;
+        on.registry.last_error = Some("rate_limited".into());
+        let text = render(&on);
+        assert!(
+            text.contains("registry   Actions cache: 3 registrations, 0 lookups, 1 errors (last: rate_limited)"),
+            "{text}"
+        );
         let rows: Vec<&str> = text
             .lines()
             .skip_while(|l| !l.starts_with("PEER"))

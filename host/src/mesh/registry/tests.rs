@@ -69,6 +69,12 @@ async fn entries_round_trip_and_a_prefix_finds_the_newest() {
         service.download(&download_url, 4).await,
         Err(ServiceError::TooLarge)
     );
+    // A signed URL that no longer holds (bad signature, as after expiry) is a blob error.
+    let forged = format!("{}/blob/ghmesh-peers-v1-f-1-a?sig=forged", server.url());
+    assert_eq!(
+        service.download(&forged, 1024).await,
+        Err(ServiceError::Blob(403))
+    );
     // Entries are immutable; another version sees nothing.
     assert_eq!(
         service.create("ghmesh-peers-v1-f-1-a", &version).await,
