@@ -98,7 +98,8 @@ pub struct DiscoveryConfig {
     /// Kademlia content routing on a private protocol name: provider records say who holds
     /// an entry, and a miss asks those instead of every connected peer.
     pub kademlia: bool,
-    /// Rendezvous through the GitHub Actions cache.
+    /// Rendezvous through the GitHub Actions cache; on by default, active only where
+    /// `ACTIONS_RESULTS_URL` and `ACTIONS_RUNTIME_TOKEN` are set.
     pub github_cache: bool,
     /// Reach peers behind NAT through a relay (seed `discovery.methods.circuit_relay`).
     pub circuit_relay: bool,
@@ -313,7 +314,7 @@ impl Config {
                     mdns: true,
                     bootstrap: true,
                     kademlia: true,
-                    github_cache: false,
+                    github_cache: true,
                     circuit_relay: false,
                     autonat: false,
                     hole_punching: false,
@@ -438,7 +439,7 @@ mod tests {
         assert_eq!(c.p2p.listen_port, 4001);
         assert!(c.p2p.peer_discovery);
         let d = &c.p2p.discovery;
-        assert!(d.mdns && d.bootstrap && !d.kademlia && !d.github_cache);
+        assert!(d.mdns && d.bootstrap && d.kademlia && d.github_cache);
         assert_eq!(c.p2p.security.pbkdf2_iterations, 100_000);
         assert!(!c.p2p.security.use_github_token);
         assert_eq!(c.policy.cache_policy, None);

@@ -16,6 +16,8 @@ use rand::RngCore;
 const PSK_SALT: &[u8] = b"ghmesh/v1/libp2p-pnet-psk";
 /// Salt of the payload sealing key.
 const PAYLOAD_SALT: &[u8] = b"ghmesh/v1/payload-aes-256-gcm";
+/// Label hashed with the network key into the public fleet id.
+const FLEET_ID_LABEL: &[u8] = b"ghmesh/v1/fleet-id";
 /// AES-GCM nonce length: 96 bits, random per message.
 pub const NONCE_LEN: usize = 12;
 /// AES-GCM tag length.
@@ -77,6 +79,18 @@ impl FleetKeys {
     /// The 256-bit libp2p private-network (pnet) key.
     pub fn network_key(&self) -> [u8; 32] {
         self.psk
+    }
+
+    /// A short public name of the fleet (16 hex digits): the first 64 bits of
+    /// SHA-256(label || network key). It names the fleet's entries where others can read names
+    /// (the Actions cache registry); being a hash of a 256-bit key, it tells nothing of the key.
+    pub fn fleet_id(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new()
+            .chain_update(FLEET_ID_LABEL)
+            .chain_update(self.psk)
+            .finalize();
+        hex::encode(&digest[..8])
     }
 
     /// Seals `plaintext`: `nonce || ciphertext || tag`. `context` is authenticated but not sent,
@@ -250,6 +264,18 @@ mod tests {
             FleetKeys::derive(SECRET, 1_000).unwrap_err(),
             CryptoError::TooFewIterations(1_000)
         );
+    }
+
+    #[test]
+    fn fleet_ids_are_short_stable_and_differ_per_secret() {
+        let a = keys(SECRET);
+        assert_eq!(a.fleet_id(), keys(SECRET).fleet_id());
+        assert_eq!(a.fleet_id().len(), 16);
+        assert_ne!(
+            a.fleet_id(),
+            keys(b"another secret, not the fleet's").fleet_id()
+        );
+        assert!(!hex::encode(a.network_key()).contains(&a.fleet_id()));
     }
 
     #[test]

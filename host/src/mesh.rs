@@ -14,11 +14,13 @@
 //! - [`peers`]: the peer book (addresses, RTT, faults, bans) and the known-peers file.
 //! - [`identity`]: the persisted node key.
 //! - [`setup`]: configuration and the fleet secret to [`MeshSettings`].
+//! - [`registry`]: discovery through GitHub's Actions cache (sealed records of who listens where).
 
 mod codec;
 mod identity;
 mod node;
 mod peers;
+pub mod registry;
 pub mod routing;
 pub mod scan;
 pub mod setup;
@@ -38,6 +40,7 @@ use bytes::Bytes;
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -174,6 +177,9 @@ pub struct MeshStatus {
     pub routing: RoutingStatus,
     /// Messages sent and received.
     pub traffic: Traffic,
+    /// Discovery through the Actions cache.
+    #[serde(default)]
+    pub registry: registry::RegistryStatus,
 }
 
 /// Announcement delays kept for [`MeshStatus::announcement_delay_ms`].
@@ -252,6 +258,7 @@ enum Command {
         response: scan::ScanResponse,
         peer: PeerId,
     },
+    Dial(Vec<Multiaddr>),
 }
 
 /// A handle on the running node. Clones share it; the node stops when the last one drops.
@@ -260,6 +267,8 @@ pub struct Mesh {
     commands: mpsc::Sender<Command>,
     peer_id: PeerId,
     fetch_timeout: Duration,
+    /// Written by the [`registry`] task, read by [`Mesh::status`].
+    registry: Arc<Mutex<registry::RegistryStatus>>,
 }
 
 impl std::fmt::Debug for Command {
@@ -276,6 +285,7 @@ impl std::fmt::Debug for Command {
             Command::FetchSarif { .. } => "FetchSarif",
             Command::PublishScan(_) => "PublishScan",
             Command::RespondScan { .. } => "RespondScan",
+            Command::Dial(_) => "Dial",
         })
     }
 }
@@ -303,6 +313,7 @@ impl Mesh {
                 commands,
                 peer_id,
                 fetch_timeout,
+                registry: Arc::default(),
             },
             event_rx,
         ))
@@ -419,13 +430,25 @@ impl Mesh {
         }
     }
 
+    /// Dials `addrs` (each ending in `/p2p/<id>`), e.g. nodes found in the Actions cache.
+    pub fn dial(&self, addrs: Vec<Multiaddr>) {
+        if let Err(e) = self.commands.try_send(Command::Dial(addrs)) {
+            tracing::debug!("dial request dropped: {e}");
+        }
+    }
+
     /// The node's current status.
     pub async fn status(&self) -> MeshStatus {
         let (reply, answer) = oneshot::channel();
         if self.commands.send(Command::Status(reply)).await.is_err() {
             return MeshStatus::default();
         }
-        answer.await.unwrap_or_default()
+        let mut status = answer.await.unwrap_or_default();
+        status.registry = match self.registry.lock() {
+            Ok(registry) => registry.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        status
     }
 }
 

@@ -20,6 +20,7 @@ mod graphql_cache;
 mod mesh;
 mod mesh_faults;
 mod mesh_mdns;
+mod mesh_registry;
 mod mesh_routing;
 mod metrics;
 mod policy_cli;

@@ -69,6 +69,21 @@ fn render(status: &MeshStatus) -> String {
     } else {
         let _ = writeln!(out, "routing    a miss asks every connected peer");
     }
+    let registry = &status.registry;
+    if registry.enabled {
+        let last = registry
+            .last_error
+            .as_ref()
+            .map(|e| format!(" (last: {e})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "registry   Actions cache: {} registrations, {} lookups, {} errors{last}",
+            registry.registrations, registry.lookups, registry.errors
+        );
+    } else {
+        let _ = writeln!(out, "registry   off");
+    }
     if status.peers.is_empty() {
         return out;
     }
@@ -136,6 +151,17 @@ mod tests {
         };
         let text = render(&status);
         assert!(text.contains("connected  1 of 2 known"), "{text}");
+        assert!(text.contains("registry   off"), "{text}");
+        let mut on = status.clone();
+        on.registry.enabled = true;
+        on.registry.registrations = 3;
+        on.registry.errors = 1;
+        on.registry.last_error = Some("rate_limited".into());
+        let text = render(&on);
+        assert!(
+            text.contains("registry   Actions cache: 3 registrations, 0 lookups, 1 errors (last: rate_limited)"),
+            "{text}"
+        );
         let rows: Vec<&str> = text
             .lines()
             .skip_while(|l| !l.starts_with("PEER"))

@@ -36,12 +36,21 @@ pub fn run(args: ServeArgs, config: &Config) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let (mesh, peer_events) = if config.p2p.enabled {
-        let settings = mesh::setup::settings(&config.p2p, &config.cache.dir, |var| {
-            std::env::var(var).ok()
-        })?;
+        let env = |var: &str| std::env::var(var).ok();
+        let settings = mesh::setup::settings(&config.p2p, &config.cache.dir, env)?;
+        let registry = mesh::registry::RegistrySettings::from_env(
+            config.p2p.peer_discovery && config.p2p.discovery.github_cache,
+            settings.max_peers,
+            env,
+        )?;
+        let keys = settings.keys.clone();
         let (mesh, events) = runtime
             .block_on(Mesh::start(settings))
             .context("starting the fleet mesh")?;
+        // The registry spawns onto the runtime; its failures never stop the mesh.
+        runtime
+            .block_on(async { mesh::registry::start(&mesh, keys, registry) })
+            .context("starting the Actions cache registry")?;
         (Some(mesh), Some(events))
     } else {
         (None, None)

@@ -274,6 +274,7 @@ impl Node {
             | Command::FetchSarif { .. }
             | Command::PublishScan(_)
             | Command::RespondScan { .. } => self.scan_command(command),
+            Command::Dial(addrs) => addrs.into_iter().for_each(|addr| self.dial(addr)),
             Command::Status(reply) => {
                 let mut status = self.status.clone();
                 status.peers = self.book.snapshot();

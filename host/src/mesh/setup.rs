@@ -27,7 +27,6 @@ pub fn settings(
         );
     }
     let later = [
-        ("github_cache", p2p.discovery.github_cache),
         ("circuit_relay", p2p.discovery.circuit_relay),
         ("autonat", p2p.discovery.autonat),
         ("hole_punching", p2p.discovery.hole_punching),

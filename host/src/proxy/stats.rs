@@ -82,6 +82,7 @@ fn connectivity(mesh: &MeshStatus) -> Value {
         "messages_rejected": mesh.messages_rejected,
         "unknown_versions": mesh.unknown_versions,
         "announcement_delay_ms": mesh.announcement_delay_ms,
+        "registry": mesh.registry,
     })
 }
 

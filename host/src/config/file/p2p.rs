@@ -383,12 +383,14 @@ mod tests {
 
     #[test]
     fn seed_discovery_names_are_aliases() {
-        let yaml = "discovery:\n  enabled: false\n  methods:\n    dht: true\n    github_cache_api: true\n\
+        let yaml = "discovery:\n  enabled: false\n  methods:\n    dht: true\n    github_cache_api: false\n\
                     \x20   circuit_relay: true\n    autonat: true\n    hole_punching: true\n";
         let c = load_with(P2P_FILE, yaml).unwrap();
         let d = &c.p2p.discovery;
         assert!(!c.p2p.peer_discovery);
-        assert!(d.kademlia && d.github_cache && d.circuit_relay && d.autonat && d.hole_punching);
+        assert!(d.kademlia && d.circuit_relay && d.autonat && d.hole_punching);
+        // On by default: the seed's name turns it off.
+        assert!(!d.github_cache);
         assert!(source(&c, "p2p.peer_discovery").ends_with("p2p-config.yml: discovery.enabled"));
         assert!(source(&c, "discovery.methods.kademlia").ends_with("discovery.methods.dht"));
 
