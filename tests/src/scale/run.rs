@@ -1,0 +1,429 @@
+//! One measured run of a routing mode: a fresh upstream and fleet, the warm-up (each entry
+//! fetched from the upstream by one random node), then lookups from other nodes for the
+//! configured time while the churn kills a share of the initial nodes and starts as many fresh
+//! ones, and finally each surviving node's stats and memory.
+
+use super::book::Book;
+use super::cli::{Routing, ScaleConfig};
+use super::lookup::{self, Answer, Lookup};
+use super::node::{Memory, Node};
+use super::traffic;
+use crate::fleet::CountingUpstream;
+use anyhow::Context;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// How long a node may take to get its first peer (initial nodes, then each joiner).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Time given to gossipsub to graft its mesh once every node has a peer, and to the warm-up's
+/// announcements to land before the lookups start.
+const SETTLE: Duration = Duration::from_secs(3);
+
+/// What a surviving node reported at the end.
+#[derive(Debug, Clone)]
+pub struct NodeEnd {
+    /// Its id.
+    pub id: usize,
+    /// Whether it joined during the lookups.
+    pub joiner: bool,
+    /// Resident memory.
+    pub memory: Memory,
+    /// Its whole `/_ghmesh/stats`.
+    pub stats: Value,
+    /// Traffic counters per minute since the lookups started (joiners: since they started);
+    /// `None` when the binary reports no traffic object.
+    pub traffic_per_min: Option<BTreeMap<String, f64>>,
+    /// `connectivity.announcements_received` per minute over the same span.
+    pub announcements_per_min: f64,
+}
+
+/// What one mode's run produced, before any figures are derived.
+#[derive(Debug, Clone)]
+pub struct ModeRun {
+    /// The routing mode.
+    pub routing: Routing,
+    /// Seconds it took to start the initial nodes.
+    pub start_secs: f64,
+    /// Nodes (initial or joiners) without a peer after [`CONNECT_TIMEOUT`].
+    pub unconnected: usize,
+    /// The warm-up fetches.
+    pub warmup: Vec<Lookup>,
+    /// The lookups, in completion order, without those aborted because their node was stopped.
+    pub lookups: Vec<Lookup>,
+    /// Lookups whose node was stopped while they were in flight (not counted).
+    pub aborted: usize,
+    /// Length of the lookup phase, seconds.
+    pub lookup_secs: f64,
+    /// Initial nodes killed with SIGKILL.
+    pub sigkilled: usize,
+    /// Initial nodes stopped with SIGTERM.
+    pub sigtermed: usize,
+    /// Of those, how many had to be killed after the grace period.
+    pub term_timeouts: usize,
+    /// Fresh nodes started during the lookups.
+    pub joined: usize,
+    /// Requests the upstream received during the warm-up.
+    pub upstream_warmup: usize,
+    /// Requests the upstream received during the lookups.
+    pub upstream_lookups: usize,
+    /// Entries no live node was known to hold at the end.
+    pub orphaned: usize,
+    /// The surviving nodes.
+    pub nodes: Vec<NodeEnd>,
+}
+
+/// Baseline of a node's counters at the start of its measured span.
+struct Baseline {
+    at: Instant,
+    traffic: BTreeMap<String, u64>,
+    announcements: u64,
+}
+
+/// Runs the fleet in `routing` mode with scratch files under `work`.
+pub async fn run_mode(
+    config: &ScaleConfig,
+    routing: Routing,
+    work: &Path,
+) -> anyhow::Result<ModeRun> {
+    let work = work.join(routing.name());
+    std::fs::create_dir_all(&work)?;
+    let upstream = CountingUpstream::start();
+    let client = client()?;
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let started = Instant::now();
+    let mut nodes = start_initial(config, routing, &upstream.url, &work, &mut rng).await?;
+    let start_secs = started.elapsed().as_secs_f64();
+    let mut unconnected = 0;
+    for node in nodes.values() {
+        if !node.wait_connected(&client, CONNECT_TIMEOUT).await {
+            unconnected += 1;
+        }
+    }
+    tokio::time::sleep(SETTLE).await;
+
+    let book = Arc::new(Mutex::new(Book::new(config.paths)));
+    let warmup = warm_up(config, &client, &nodes, &book, &mut rng).await;
+    tokio::time::sleep(SETTLE).await;
+    let upstream_warmup = upstream.seen().len();
+    let mut baselines = BTreeMap::new();
+    for node in nodes.values() {
+        baselines.insert(node.id, baseline(&node.stats(&client).await?));
+    }
+
+    let phase_start = Instant::now();
+    let deadline = tokio::time::Instant::now() + config.duration;
+    let mut workers = JoinSet::new();
+    for worker in 0..config.concurrency {
+        let (client, book) = (client.clone(), book.clone());
+        let seed = config.seed.wrapping_add(1 + worker as u64);
+        // Each worker starts a lookup every `period`, the workers staggered across it.
+        let period = Duration::from_secs_f64(config.concurrency as f64 / f64::from(config.rate));
+        let first =
+            tokio::time::Instant::now() + period.mul_f64(worker as f64 / config.concurrency as f64);
+        let pace = Pace {
+            next: first,
+            period,
+            deadline,
+        };
+        workers.spawn(lookups(client, book, pace, seed));
+    }
+    let churn = Churn {
+        config,
+        routing,
+        upstream: &upstream.url,
+        work: &work,
+        client: &client,
+        book: &book,
+    };
+    let tally = churn
+        .run(&mut nodes, &mut baselines, &mut rng, phase_start)
+        .await?;
+    let (mut all, mut aborted) = (Vec::new(), 0);
+    while let Some(done) = workers.join_next().await {
+        let (lookups, dropped) = done.context("a lookup worker panicked")?;
+        all.extend(lookups);
+        aborted += dropped;
+    }
+    let lookup_secs = phase_start.elapsed().as_secs_f64();
+    let upstream_lookups = upstream.seen().len() - upstream_warmup;
+    let orphaned = book.lock().expect("book").orphaned();
+
+    let mut ends = Vec::new();
+    for node in nodes.values() {
+        let stats = node.stats(&client).await?;
+        let base = baselines.get(&node.id).context("a node without baseline")?;
+        ends.push(node_end(node, stats, base)?);
+    }
+    for node in nodes.into_values() {
+        node.kill().await;
+    }
+    Ok(ModeRun {
+        routing,
+        start_secs,
+        unconnected: unconnected + tally.unconnected,
+        warmup,
+        lookups: all,
+        aborted,
+        lookup_secs,
+        sigkilled: tally.sigkilled,
+        sigtermed: tally.sigtermed,
+        term_timeouts: tally.term_timeouts,
+        joined: tally.joined,
+        upstream_warmup,
+        upstream_lookups,
+        orphaned,
+        nodes: ends,
+    })
+}
+
+/// Starts the initial nodes: the first alone (it compiles the shared policy cache), then
+/// batches of `start_parallel`, each node bootstrapping to up to `bootstrap_peers` random nodes
+/// started before its batch.
+async fn start_initial(
+    config: &ScaleConfig,
+    routing: Routing,
+    upstream: &str,
+    work: &Path,
+    rng: &mut StdRng,
+) -> anyhow::Result<BTreeMap<usize, Node>> {
+    let mut nodes = BTreeMap::new();
+    let first = Node::start(config, routing, upstream, work, 0, false, &[]).await?;
+    nodes.insert(0, first);
+    let mut next = 1;
+    while next < config.nodes {
+        let batch = config.start_parallel.min(config.nodes - next);
+        let addrs: Vec<String> = nodes.values().map(|n| n.mesh_addr.clone()).collect();
+        let mut starting = JoinSet::new();
+        for id in next..next + batch {
+            let bootstrap = choose(&addrs, config.bootstrap_peers, rng);
+            let (config, upstream, work) = (config.clone(), upstream.to_owned(), work.to_owned());
+            starting.spawn(async move {
+                Node::start(&config, routing, &upstream, &work, id, false, &bootstrap).await
+            });
+        }
+        while let Some(started) = starting.join_next().await {
+            let node = started.context("a node start panicked")??;
+            nodes.insert(node.id, node);
+        }
+        next += batch;
+    }
+    Ok(nodes)
+}
+
+/// Up to `n` distinct random items of `from`.
+fn choose(from: &[String], n: usize, rng: &mut StdRng) -> Vec<String> {
+    from.choose_multiple(rng, n).cloned().collect()
+}
+
+/// Each entry fetched once, by a random initial node; every fetcher becomes a known holder and
+/// every initial node starts taking lookups.
+async fn warm_up(
+    config: &ScaleConfig,
+    client: &reqwest::Client,
+    nodes: &BTreeMap<usize, Node>,
+    book: &Mutex<Book>,
+    rng: &mut StdRng,
+) -> Vec<Lookup> {
+    let list: Vec<&Node> = nodes.values().collect();
+    let mut fetched = Vec::new();
+    for path in 0..config.paths {
+        let node = list[rng.gen_range(0..list.len())];
+        let answer = lookup::get(client, &node.url, path, node.id, false).await;
+        if answer.answer != Answer::Error {
+            book.lock().expect("book").holds(path, node.id);
+        }
+        fetched.push(answer);
+    }
+    let mut book = book.lock().expect("book");
+    for node in &list {
+        book.join(node.id, &node.url, false);
+    }
+    fetched
+}
+
+/// When a lookup worker starts its lookups.
+struct Pace {
+    next: tokio::time::Instant,
+    period: Duration,
+    deadline: tokio::time::Instant,
+}
+
+impl Pace {
+    /// Waits for the next slot; `false` once the deadline has come. A slow lookup delays the
+    /// next one rather than causing a burst to catch up.
+    async fn wait(&mut self) -> bool {
+        tokio::time::sleep_until(self.next).await;
+        let now = tokio::time::Instant::now();
+        self.next = (self.next + self.period).max(now);
+        now < self.deadline
+    }
+}
+
+/// One lookup worker: picks, asks and books at its pace until the deadline. Returns its lookups
+/// and how many it dropped because their node was stopped while they were in flight.
+async fn lookups(
+    client: reqwest::Client,
+    book: Arc<Mutex<Book>>,
+    mut pace: Pace,
+    seed: u64,
+) -> (Vec<Lookup>, usize) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut done, mut aborted) = (Vec::new(), 0);
+    while pace.wait().await {
+        let pick = book.lock().expect("book").pick(&mut rng);
+        let Some(pick) = pick else {
+            continue;
+        };
+        let seen = lookup::get(&client, &pick.url, pick.path, pick.node, pick.joiner).await;
+        let mut book = book.lock().expect("book");
+        if seen.answer == Answer::Error && !book.is_live(pick.node) {
+            aborted += 1;
+            continue;
+        }
+        if seen.answer != Answer::Error {
+            book.holds(pick.path, pick.node);
+        }
+        done.push(seen);
+    }
+    (done, aborted)
+}
+
+/// What the churn did.
+#[derive(Debug, Default)]
+struct Tally {
+    sigkilled: usize,
+    sigtermed: usize,
+    term_timeouts: usize,
+    joined: usize,
+    unconnected: usize,
+}
+
+/// The churn of one run: what it needs to stop and start nodes.
+struct Churn<'a> {
+    config: &'a ScaleConfig,
+    routing: Routing,
+    upstream: &'a str,
+    work: &'a Path,
+    client: &'a reqwest::Client,
+    book: &'a Mutex<Book>,
+}
+
+impl Churn<'_> {
+    /// `config.churn` events spread over 20%–70% of the lookup phase: each stops a random
+    /// surviving initial node (even events SIGKILL, odd SIGTERM) and starts a fresh node that
+    /// bootstraps to random live nodes and takes lookups once it has a peer.
+    async fn run(
+        &self,
+        nodes: &mut BTreeMap<usize, Node>,
+        baselines: &mut BTreeMap<usize, Baseline>,
+        rng: &mut StdRng,
+        phase_start: Instant,
+    ) -> anyhow::Result<Tally> {
+        let mut tally = Tally::default();
+        let duration = self.config.duration.as_secs_f64();
+        for event in 0..self.config.churn {
+            let share = 0.2 + 0.5 * event as f64 / self.config.churn as f64;
+            let at = phase_start + Duration::from_secs_f64(duration * share);
+            tokio::time::sleep_until(at.into()).await;
+            let initial: Vec<usize> = nodes.values().filter(|n| !n.joiner).map(|n| n.id).collect();
+            let victim = initial[rng.gen_range(0..initial.len())];
+            self.book.lock().expect("book").leave(victim);
+            let node = nodes.remove(&victim).context("victim")?;
+            if event % 2 == 0 {
+                node.kill().await;
+                tally.sigkilled += 1;
+            } else {
+                tally.sigtermed += 1;
+                if !node.terminate().await? {
+                    tally.term_timeouts += 1;
+                }
+            }
+            let joiner = self.join(self.config.nodes + event, nodes, rng).await?;
+            tally.joined += 1;
+            baselines.insert(joiner.id, Baseline::fresh(joiner.started));
+            if joiner.wait_connected(self.client, CONNECT_TIMEOUT).await {
+                let mut book = self.book.lock().expect("book");
+                book.join(joiner.id, &joiner.url, true);
+            } else {
+                tally.unconnected += 1;
+            }
+            nodes.insert(joiner.id, joiner);
+        }
+        Ok(tally)
+    }
+
+    /// Starts fresh node `id` (new identity, empty store), bootstrapping to random live nodes.
+    async fn join(
+        &self,
+        id: usize,
+        nodes: &BTreeMap<usize, Node>,
+        rng: &mut StdRng,
+    ) -> anyhow::Result<Node> {
+        let addrs: Vec<String> = nodes.values().map(|n| n.mesh_addr.clone()).collect();
+        let bootstrap = choose(&addrs, self.config.bootstrap_peers, rng);
+        let (config, routing, work) = (self.config, self.routing, self.work);
+        Node::start(config, routing, self.upstream, work, id, true, &bootstrap).await
+    }
+}
+
+impl Baseline {
+    /// A node that just started: every counter at zero.
+    fn fresh(at: Instant) -> Self {
+        Self {
+            at,
+            traffic: BTreeMap::new(),
+            announcements: 0,
+        }
+    }
+}
+
+fn baseline(stats: &Value) -> Baseline {
+    Baseline {
+        at: Instant::now(),
+        traffic: traffic::counters(stats).unwrap_or_default(),
+        announcements: announcements(stats),
+    }
+}
+
+fn announcements(stats: &Value) -> u64 {
+    stats["connectivity"]["announcements_received"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+fn node_end(node: &Node, stats: Value, base: &Baseline) -> anyhow::Result<NodeEnd> {
+    let minutes = base.at.elapsed().as_secs_f64() / 60.0;
+    let per_min = |now: u64, then: u64| now.saturating_sub(then) as f64 / minutes;
+    let traffic_per_min = traffic::counters(&stats).map(|now| {
+        now.iter()
+            .map(|(name, &n)| {
+                let then = base.traffic.get(name).copied().unwrap_or(0);
+                (name.clone(), per_min(n, then))
+            })
+            .collect()
+    });
+    Ok(NodeEnd {
+        id: node.id,
+        joiner: node.joiner,
+        memory: node.memory()?,
+        announcements_per_min: per_min(announcements(&stats), base.announcements),
+        traffic_per_min,
+        stats,
+    })
+}
+
+fn client() -> anyhow::Result<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()?)
+}
