@@ -2,10 +2,12 @@
 //! the process (killed when dropped), its memory as the kernel counts it, and its stats.
 
 use super::cli::{Routing, ScaleConfig};
+use super::traffic;
 use crate::fleet::ITERATIONS;
 use crate::polling::process::Server;
 use anyhow::Context;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
@@ -117,7 +119,29 @@ impl Node {
 
     /// Its `/_ghmesh/stats`.
     pub async fn stats(&self, client: &reqwest::Client) -> anyhow::Result<Value> {
-        let url = format!("{}/_ghmesh/stats", self.url);
+        self.document(client, "/_ghmesh/stats").await
+    }
+
+    /// Its mesh traffic counters (see [`traffic::SOURCES`]), `None` when it has none.
+    pub async fn traffic(
+        &self,
+        client: &reqwest::Client,
+    ) -> anyhow::Result<Option<BTreeMap<String, u64>>> {
+        let mut documents: BTreeMap<&str, Value> = BTreeMap::new();
+        for (endpoint, pointer) in traffic::SOURCES {
+            if !documents.contains_key(endpoint) {
+                documents.insert(endpoint, self.document(client, endpoint).await?);
+            }
+            if let Some(found) = traffic::counters(&documents[endpoint], pointer) {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The JSON document of admin endpoint `path`.
+    async fn document(&self, client: &reqwest::Client, path: &str) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.url);
         let body = client
             .get(&url)
             .send()

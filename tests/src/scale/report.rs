@@ -285,8 +285,8 @@ impl Report {
         row("nodes (initial + joined)", &|m| {
             format!("{} + {}", m.nodes, m.joined)
         });
-        row("killed (SIGKILL / SIGTERM)", &|m| {
-            format!("{} / {}", m.killed[0], m.killed[1])
+        row("killed: SIGKILL / SIGTERM (not exited in 10 s)", &|m| {
+            format!("{} / {} ({})", m.killed[0], m.killed[1], m.term_timeouts)
         });
         row("alive at end / unconnected", &|m| {
             format!("{} / {}", m.live_at_end, m.unconnected)

@@ -7,7 +7,6 @@ use super::book::Book;
 use super::cli::{Routing, ScaleConfig};
 use super::lookup::{self, Answer, Lookup};
 use super::node::{Memory, Node};
-use super::traffic;
 use crate::fleet::CountingUpstream;
 use anyhow::Context;
 use rand::rngs::StdRng;
@@ -115,7 +114,7 @@ pub async fn run_mode(
     let upstream_warmup = upstream.seen().len();
     let mut baselines = BTreeMap::new();
     for node in nodes.values() {
-        baselines.insert(node.id, baseline(&node.stats(&client).await?));
+        baselines.insert(node.id, baseline(node, &client).await?);
     }
 
     let phase_start = Instant::now();
@@ -158,9 +157,8 @@ pub async fn run_mode(
 
     let mut ends = Vec::new();
     for node in nodes.values() {
-        let stats = node.stats(&client).await?;
         let base = baselines.get(&node.id).context("a node without baseline")?;
-        ends.push(node_end(node, stats, base)?);
+        ends.push(node_end(node, &client, base).await?);
     }
     for node in nodes.into_values() {
         node.kill().await;
@@ -385,12 +383,13 @@ impl Baseline {
     }
 }
 
-fn baseline(stats: &Value) -> Baseline {
-    Baseline {
+async fn baseline(node: &Node, client: &reqwest::Client) -> anyhow::Result<Baseline> {
+    let stats = node.stats(client).await?;
+    Ok(Baseline {
         at: Instant::now(),
-        traffic: traffic::counters(stats).unwrap_or_default(),
-        announcements: announcements(stats),
-    }
+        traffic: node.traffic(client).await?.unwrap_or_default(),
+        announcements: announcements(&stats),
+    })
 }
 
 fn announcements(stats: &Value) -> u64 {
@@ -399,10 +398,16 @@ fn announcements(stats: &Value) -> u64 {
         .unwrap_or(0)
 }
 
-fn node_end(node: &Node, stats: Value, base: &Baseline) -> anyhow::Result<NodeEnd> {
+async fn node_end(
+    node: &Node,
+    client: &reqwest::Client,
+    base: &Baseline,
+) -> anyhow::Result<NodeEnd> {
+    let stats = node.stats(client).await?;
+    let traffic = node.traffic(client).await?;
     let minutes = base.at.elapsed().as_secs_f64() / 60.0;
     let per_min = |now: u64, then: u64| now.saturating_sub(then) as f64 / minutes;
-    let traffic_per_min = traffic::counters(&stats).map(|now| {
+    let traffic_per_min = traffic.map(|now| {
         now.iter()
             .map(|(name, &n)| {
                 let then = base.traffic.get(name).copied().unwrap_or(0);

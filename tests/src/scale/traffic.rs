@@ -1,22 +1,26 @@
-//! The mesh's message counters, read from a node's `/_ghmesh/stats`. Binaries that predate the
+//! The mesh's message counters, read from a node's admin endpoints. Binaries that predate the
 //! counters have none: the run then reports "n/a" rather than a figure made up from anything
-//! else. Where the counters live is named here and nowhere else, so a renamed or moved object
-//! needs one edit.
+//! else. Where the counters live is named here and nowhere else ([`SOURCES`]), so a renamed or
+//! moved object needs one edit.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// JSON pointers tried in order for the traffic object of `/_ghmesh/stats` (the mesh status is
-/// shown under `connectivity`; the others cover a move to the top level or a `mesh` part).
-pub const TRAFFIC_POINTERS: &[&str] = &["/connectivity/traffic", "/traffic", "/mesh/traffic"];
+/// Where the traffic object may be, tried in order: (admin endpoint, JSON pointer in its
+/// document). `/_ghmesh/stats` shows the mesh status under `connectivity`; `/_ghmesh/peers` (and
+/// `ghmesh peers --json`) is the whole `MeshStatus`.
+pub const SOURCES: &[(&str, &str)] = &[
+    ("/_ghmesh/stats", "/connectivity/traffic"),
+    ("/_ghmesh/stats", "/mesh/traffic"),
+    ("/_ghmesh/stats", "/traffic"),
+    ("/_ghmesh/peers", "/traffic"),
+];
 
-/// Every numeric counter of the traffic object, by its dotted path inside it (for example
-/// `gossip.inbound` or `dht_requests`), or `None` when the node reports no traffic object.
+/// Every numeric counter of the traffic object at `pointer` in `document`, by its dotted path
+/// inside it (for example `gossip.inbound` or `dht_requests`), or `None` when there is none.
 /// Counters are taken as they come, so new ones appear in the report without a change here.
-pub fn counters(stats: &Value) -> Option<BTreeMap<String, u64>> {
-    let traffic = TRAFFIC_POINTERS
-        .iter()
-        .find_map(|pointer| stats.pointer(pointer))?;
+pub fn counters(document: &Value, pointer: &str) -> Option<BTreeMap<String, u64>> {
+    let traffic = document.pointer(pointer)?;
     let mut found = BTreeMap::new();
     flatten("", traffic, &mut found);
     Some(found)
@@ -57,13 +61,16 @@ mod tests {
     fn nested_counters_are_flattened_and_missing_traffic_is_none() {
         let stats = json!({"connectivity": {"traffic": {
             "gossip": {"inbound": 5, "outbound": 2}, "dht_requests": 7, "label": "x"}}});
-        let found = counters(&stats).expect("traffic");
+        let found = counters(&stats, SOURCES[0].1).expect("traffic");
         assert_eq!(found["gossip.inbound"], 5);
         assert_eq!(found["gossip.outbound"], 2);
         assert_eq!(found["dht_requests"], 7);
         assert_eq!(found.len(), 3);
         assert_eq!(total(&found), 14);
-        assert_eq!(counters(&json!({"connectivity": {}})), None);
-        assert_eq!(counters(&json!({"traffic": {"a": 1}})).unwrap()["a"], 1);
+        assert_eq!(counters(&json!({"connectivity": {}}), SOURCES[0].1), None);
+        assert_eq!(
+            counters(&json!({"traffic": {"a": 1}}), "/traffic").unwrap()["a"],
+            1
+        );
     }
 }
