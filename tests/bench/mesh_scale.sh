@@ -49,12 +49,16 @@ for r in $ROUTINGS; do routing_flags+=(--routing "$r"); done
 echo "binary: $ghmesh"
 echo "machine: $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GiB; open files: $(ulimit -n);" \
   "load:$(uptime | sed 's/.*load average/ load average/')"
-# In the background so that lib.sh's exit trap can stop it (it stops every node on SIGTERM).
-"$target/$dir/mesh-scale" --ghmesh "$ghmesh" --nodes "$N" --paths "$K" --duration-secs "$DURATION" \
+# In a session of its own, in the background: on any exit of this script the whole group (the
+# harness and every node) gets SIGTERM, even if the harness itself was killed without a chance to
+# stop its nodes (it stops them on SIGINT, SIGTERM, errors and panics).
+setsid "$target/$dir/mesh-scale" --ghmesh "$ghmesh" --nodes "$N" --paths "$K" --duration-secs "$DURATION" \
   --rate "$RATE" --churn-percent "$CHURN" --bootstrap-peers "$BOOTSTRAP" --max-peers "$MAX_PEERS" \
   --concurrency "$CONCURRENCY" --seed "$SEED" --json-out "$JSON_OUT" "${routing_flags[@]}" &
-pids+=($!)
+harness=$!
+pids+=("$harness")
+trap 'kill -TERM -- "-$harness" 2>/dev/null || true; cleanup' EXIT
 status=0
-wait "$!" || status=$?
+wait "$harness" || status=$?
 echo "load at the end:$(uptime | sed 's/.*load average://'); JSON report: $JSON_OUT"
 exit "$status"

@@ -53,6 +53,12 @@ pub struct ModeReport {
     pub start_secs: f64,
     /// Warm-up fetches, and how many of them went to the upstream as expected.
     pub warmup: [usize; 2],
+    /// Share of the warm-up's entries each initial node held afterwards (fetched itself, or
+    /// accepted from an announcement), percent: median and lowest.
+    pub warmup_reach_pct: [f64; 2],
+    /// Mesh messages per initial node during the warm-up (median, max); `None` without traffic
+    /// counters.
+    pub warmup_messages: Option<Spread>,
     /// Lookups counted (sent to a live node that was not a known holder, for an entry with a
     /// live known holder; those whose node was stopped in flight are not counted).
     pub lookups: usize,
@@ -161,6 +167,20 @@ fn mode_report(run: &ModeRun) -> ModeReport {
         unconnected: run.unconnected,
         start_secs: run.start_secs,
         warmup: [warm.len(), count(&warm, Answer::Upstream)],
+        warmup_reach_pct: {
+            let reach = run.warmup_nodes.iter().map(|w| {
+                let held = usize::try_from(w.announcements + w.fetched).unwrap_or(usize::MAX);
+                pct(held, warm.len())
+            });
+            let spread = Spread::of(reach.clone());
+            [spread.median, reach.fold(f64::INFINITY, f64::min)]
+        },
+        warmup_messages: run
+            .warmup_nodes
+            .iter()
+            .map(|w| w.messages.map(|m| m as f64))
+            .collect::<Option<Vec<f64>>>()
+            .map(Spread::of),
         lookups: all.len(),
         aborted: run.aborted,
         lookups_per_sec: all.len() as f64 / run.lookup_secs.max(f64::MIN_POSITIVE),
@@ -297,6 +317,19 @@ impl Report {
         row("warm-up fetches (upstream)", &|m| {
             format!("{} ({})", m.warmup[0], m.warmup[1])
         });
+        row("warm-up entries held per node median / min", &|m| {
+            format!(
+                "{:.1}% / {:.1}%",
+                m.warmup_reach_pct[0], m.warmup_reach_pct[1]
+            )
+        });
+        row(
+            "warm-up messages/node median / max",
+            &|m| match &m.warmup_messages {
+                Some(s) => format!("{:.0} / {:.0}", s.median, s.max),
+                None => "n/a".into(),
+            },
+        );
         row("lookups (per s)", &|m| {
             format!("{} ({:.1})", m.lookups, m.lookups_per_sec)
         });

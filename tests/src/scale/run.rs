@@ -7,6 +7,7 @@ use super::book::Book;
 use super::cli::{Routing, ScaleConfig};
 use super::lookup::{self, Answer, Lookup};
 use super::node::{Memory, Node};
+use super::traffic;
 use crate::fleet::CountingUpstream;
 use anyhow::Context;
 use rand::rngs::StdRng;
@@ -71,6 +72,8 @@ pub struct ModeRun {
     pub joined: usize,
     /// Requests the upstream received during the warm-up.
     pub upstream_warmup: usize,
+    /// What each initial node counted during the warm-up (and its settling time).
+    pub warmup_nodes: Vec<WarmupCounts>,
     /// Requests the upstream received during the lookups.
     pub upstream_lookups: usize,
     /// Entries no live node was known to hold at the end.
@@ -79,10 +82,21 @@ pub struct ModeRun {
     pub nodes: Vec<NodeEnd>,
 }
 
+/// What one node counted during the warm-up.
+#[derive(Debug, Clone, Copy)]
+pub struct WarmupCounts {
+    /// Announcements it accepted (at most one per entry: the reach of the warm-up's gossip).
+    pub announcements: u64,
+    /// Entries it fetched itself (it announces those, and does not receive them).
+    pub fetched: u64,
+    /// Mesh messages, all traffic counters summed; `None` without traffic counters.
+    pub messages: Option<u64>,
+}
+
 /// Baseline of a node's counters at the start of its measured span.
 struct Baseline {
     at: Instant,
-    traffic: BTreeMap<String, u64>,
+    traffic: Option<BTreeMap<String, u64>>,
     announcements: u64,
 }
 
@@ -108,13 +122,22 @@ pub async fn run_mode(
     }
     tokio::time::sleep(SETTLE).await;
 
+    let mut before = BTreeMap::new();
+    for node in nodes.values() {
+        before.insert(node.id, baseline(node, &client).await?);
+    }
     let book = Arc::new(Mutex::new(Book::new(config.paths)));
     let warmup = warm_up(config, &client, &nodes, &book, &mut rng).await;
     tokio::time::sleep(SETTLE).await;
     let upstream_warmup = upstream.seen().len();
     let mut baselines = BTreeMap::new();
+    let mut warmup_nodes = Vec::new();
     for node in nodes.values() {
-        baselines.insert(node.id, baseline(node, &client).await?);
+        let after = baseline(node, &client).await?;
+        let mut counts = before[&node.id].until(&after);
+        counts.fetched = warmup.iter().filter(|l| l.node == node.id).count() as u64;
+        warmup_nodes.push(counts);
+        baselines.insert(node.id, after);
     }
 
     let phase_start = Instant::now();
@@ -176,6 +199,7 @@ pub async fn run_mode(
         term_timeouts: tally.term_timeouts,
         joined: tally.joined,
         upstream_warmup,
+        warmup_nodes,
         upstream_lookups,
         orphaned,
         nodes: ends,
@@ -377,8 +401,19 @@ impl Baseline {
     fn fresh(at: Instant) -> Self {
         Self {
             at,
-            traffic: BTreeMap::new(),
+            traffic: Some(BTreeMap::new()),
             announcements: 0,
+        }
+    }
+
+    /// What was counted between this baseline and `later`.
+    fn until(&self, later: &Baseline) -> WarmupCounts {
+        let total = |t: &Option<BTreeMap<String, u64>>| t.as_ref().map(traffic::total);
+        WarmupCounts {
+            announcements: later.announcements.saturating_sub(self.announcements),
+            fetched: 0,
+            messages: total(&later.traffic)
+                .map(|t| t.saturating_sub(total(&self.traffic).unwrap_or(0))),
         }
     }
 }
@@ -387,7 +422,7 @@ async fn baseline(node: &Node, client: &reqwest::Client) -> anyhow::Result<Basel
     let stats = node.stats(client).await?;
     Ok(Baseline {
         at: Instant::now(),
-        traffic: node.traffic(client).await?.unwrap_or_default(),
+        traffic: node.traffic(client).await?,
         announcements: announcements(&stats),
     })
 }
@@ -410,7 +445,8 @@ async fn node_end(
     let traffic_per_min = traffic.map(|now| {
         now.iter()
             .map(|(name, &n)| {
-                let then = base.traffic.get(name).copied().unwrap_or(0);
+                let then = base.traffic.as_ref().and_then(|t| t.get(name)).copied();
+                let then = then.unwrap_or(0);
                 (name.clone(), per_min(n, then))
             })
             .collect()
