@@ -93,6 +93,9 @@ pub struct ModeReport {
     pub rss_mib: Spread,
     /// `RssAnon` per node, MiB.
     pub anon_mib: Spread,
+    /// The node with the largest `VmRSS` (0 is the first node, which compiled the policy
+    /// component the others load from the shared compilation cache).
+    pub rss_max_node: Option<usize>,
     /// Mesh messages per node per minute, by traffic counter, and their sum (`total`); `None`
     /// when the binary reports no traffic counters.
     pub messages_per_node_min: Option<BTreeMap<String, Spread>>,
@@ -205,6 +208,11 @@ fn mode_report(run: &ModeRun) -> ModeReport {
             .sum(),
         rss_mib: Spread::of(run.nodes.iter().map(|n| mib(n.memory.rss_kib))),
         anon_mib: Spread::of(run.nodes.iter().map(|n| mib(n.memory.anon_kib))),
+        rss_max_node: run
+            .nodes
+            .iter()
+            .max_by_key(|n| n.memory.rss_kib)
+            .map(|n| n.id),
         messages_per_node_min: messages(&run.nodes),
         announcements_per_node_min: Spread::of(run.nodes.iter().map(|n| n.announcements_per_min)),
         connected_peers: Spread::of(
@@ -371,8 +379,12 @@ impl Report {
                 m.announcement_delay_ms[2], m.announcement_delay_ms[3]
             )
         });
-        row("VmRSS per node median / max", &|m| {
-            format!("{:.1} / {:.1} MiB", m.rss_mib.median, m.rss_mib.max)
+        row("VmRSS per node median / max (node)", &|m| {
+            let node = m.rss_max_node.map_or("-".into(), |n| n.to_string());
+            format!(
+                "{:.1} / {:.1} MiB ({node})",
+                m.rss_mib.median, m.rss_mib.max
+            )
         });
         row("RssAnon per node median / max", &|m| {
             format!("{:.1} / {:.1} MiB", m.anon_mib.median, m.anon_mib.max)
