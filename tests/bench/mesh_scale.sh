@@ -51,10 +51,12 @@ echo "machine: $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GiB; open fil
   "load:$(uptime | sed 's/.*load average/ load average/')"
 # In a session of its own, in the background: on any exit of this script the whole group (the
 # harness and every node) gets SIGTERM, even if the harness itself was killed without a chance to
-# stop its nodes (it stops them on SIGINT, SIGTERM, errors and panics).
-setsid "$target/$dir/mesh-scale" --ghmesh "$ghmesh" --nodes "$N" --paths "$K" --duration-secs "$DURATION" \
-  --rate "$RATE" --churn-percent "$CHURN" --bootstrap-peers "$BOOTSTRAP" --max-peers "$MAX_PEERS" \
-  --concurrency "$CONCURRENCY" --seed "$SEED" --json-out "$JSON_OUT" "${routing_flags[@]}" &
+# stop its nodes (it stops them on SIGINT, SIGTERM, errors and panics). `exec` matters: with the
+# exit trap set, bash would otherwise fork once more and $! would not be the harness's group.
+(exec setsid "$target/$dir/mesh-scale" --ghmesh "$ghmesh" --nodes "$N" --paths "$K" \
+  --duration-secs "$DURATION" --rate "$RATE" --churn-percent "$CHURN" \
+  --bootstrap-peers "$BOOTSTRAP" --max-peers "$MAX_PEERS" --concurrency "$CONCURRENCY" \
+  --seed "$SEED" --json-out "$JSON_OUT" "${routing_flags[@]}") &
 harness=$!
 pids+=("$harness")
 trap 'kill -TERM -- "-$harness" 2>/dev/null || true; cleanup' EXIT
