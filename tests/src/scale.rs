@@ -10,10 +10,12 @@
 //! - [`traffic`]: where the mesh's message counters are read from (the one place naming them).
 //! - [`book`]: which nodes are alive and which hold which entry; picks the next lookup.
 //! - [`lookup`]: one lookup over HTTP, classified by its `Cache-Status`.
+//! - [`churn`]: nodes stopped (SIGKILL, SIGTERM) and fresh nodes joining during the lookups.
 //! - [`run`]: one measured run of a routing mode (start, warm-up, lookups with churn, figures).
 //! - [`report`]: figures derived from the runs, as a table and as JSON.
 
 pub mod book;
+pub mod churn;
 pub mod cli;
 pub mod lookup;
 pub mod node;

@@ -4,6 +4,7 @@
 //! ones, and finally each surviving node's stats and memory.
 
 use super::book::Book;
+use super::churn::Churn;
 use super::cli::{Routing, ScaleConfig};
 use super::lookup::{self, Answer, Lookup};
 use super::node::{Memory, Node};
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 /// How long a node may take to get its first peer (initial nodes, then each joiner).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Time given to gossipsub to graft its mesh once every node has a peer, and to the warm-up's
 /// announcements to land before the lookups start.
@@ -94,7 +95,7 @@ pub struct WarmupCounts {
 }
 
 /// Baseline of a node's counters at the start of its measured span.
-struct Baseline {
+pub(super) struct Baseline {
     at: Instant,
     traffic: Option<BTreeMap<String, u64>>,
     announcements: u64,
@@ -241,7 +242,7 @@ async fn start_initial(
 }
 
 /// Up to `n` distinct random items of `from`.
-fn choose(from: &[String], n: usize, rng: &mut StdRng) -> Vec<String> {
+pub(super) fn choose(from: &[String], n: usize, rng: &mut StdRng) -> Vec<String> {
     from.choose_multiple(rng, n).cloned().collect()
 }
 
@@ -318,87 +319,9 @@ async fn lookups(
     (done, aborted)
 }
 
-/// What the churn did.
-#[derive(Debug, Default)]
-struct Tally {
-    sigkilled: usize,
-    sigtermed: usize,
-    term_timeouts: usize,
-    joined: usize,
-    unconnected: usize,
-}
-
-/// The churn of one run: what it needs to stop and start nodes.
-struct Churn<'a> {
-    config: &'a ScaleConfig,
-    routing: Routing,
-    upstream: &'a str,
-    work: &'a Path,
-    client: &'a reqwest::Client,
-    book: &'a Mutex<Book>,
-}
-
-impl Churn<'_> {
-    /// `config.churn` events spread over 20%–70% of the lookup phase: each stops a random
-    /// surviving initial node (even events SIGKILL, odd SIGTERM) and starts a fresh node that
-    /// bootstraps to random live nodes and takes lookups once it has a peer.
-    async fn run(
-        &self,
-        nodes: &mut BTreeMap<usize, Node>,
-        baselines: &mut BTreeMap<usize, Baseline>,
-        rng: &mut StdRng,
-        phase_start: Instant,
-    ) -> anyhow::Result<Tally> {
-        let mut tally = Tally::default();
-        let duration = self.config.duration.as_secs_f64();
-        for event in 0..self.config.churn {
-            let share = 0.2 + 0.5 * event as f64 / self.config.churn as f64;
-            let at = phase_start + Duration::from_secs_f64(duration * share);
-            tokio::time::sleep_until(at.into()).await;
-            let initial: Vec<usize> = nodes.values().filter(|n| !n.joiner).map(|n| n.id).collect();
-            let victim = initial[rng.gen_range(0..initial.len())];
-            self.book.lock().expect("book").leave(victim);
-            let node = nodes.remove(&victim).context("victim")?;
-            if event % 2 == 0 {
-                node.kill().await;
-                tally.sigkilled += 1;
-            } else {
-                tally.sigtermed += 1;
-                if !node.terminate().await? {
-                    tally.term_timeouts += 1;
-                }
-            }
-            let joiner = self.join(self.config.nodes + event, nodes, rng).await?;
-            tally.joined += 1;
-            baselines.insert(joiner.id, Baseline::fresh(joiner.started));
-            if joiner.wait_connected(self.client, CONNECT_TIMEOUT).await {
-                let mut book = self.book.lock().expect("book");
-                book.join(joiner.id, &joiner.url, true);
-            } else {
-                tally.unconnected += 1;
-            }
-            nodes.insert(joiner.id, joiner);
-        }
-        Ok(tally)
-    }
-
-    /// Starts fresh node `id` (new identity, empty store), bootstrapping to random live nodes.
-    async fn join(
-        &self,
-        id: usize,
-        nodes: &BTreeMap<usize, Node>,
-        rng: &mut StdRng,
-    ) -> anyhow::Result<Node> {
-        let addrs: Vec<String> = nodes.values().map(|n| n.mesh_addr.clone()).collect();
-        let bootstrap = choose(&addrs, self.config.bootstrap_peers, rng);
-        let (config, routing, work) = (self.config, self.routing, self.work);
-        Node::start(config, routing, self.upstream, work, id, true, &bootstrap).await
-    }
-}
-
 impl Baseline {
     /// A node that just started: every counter at zero.
-    fn fresh(at: Instant) -> Self {
+    pub(super) fn fresh(at: Instant) -> Self {
         Self {
             at,
             traffic: Some(BTreeMap::new()),
