@@ -49,6 +49,36 @@ impl Server {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+
+    /// The process id, while it has not been waited for.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Asks the process to stop with SIGTERM and waits up to `grace` for it to exit, then kills
+    /// it. Returns whether it exited by itself within `grace`.
+    pub async fn terminate(mut self, grace: Duration) -> anyhow::Result<bool> {
+        let pid = self.child.id().context("the process was already reaped")?;
+        // tokio offers SIGKILL only; `kill(1)` sends the polite signal without adding a crate.
+        let status = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await
+            .context("running kill -TERM")?;
+        if !status.success() {
+            bail!("kill -TERM {pid} failed ({status})");
+        }
+        match tokio::time::timeout(grace, self.child.wait()).await {
+            Ok(exit) => {
+                exit.context("waiting for the process")?;
+                Ok(true)
+            }
+            Err(_) => {
+                let _ = self.child.kill().await;
+                Ok(false)
+            }
+        }
+    }
 }
 
 /// Reads lines until one names an `http://` URL; that URL, without trailing punctuation, and
