@@ -6,16 +6,19 @@
 //! nothing of HTTP; the proxy decides what to announce and what to accept.
 //!
 //! - [`swarm`]: TCP + pnet (fleet key) + noise + yamux; gossipsub, request-response, identify,
-//!   ping, mDNS, block list.
+//!   ping, mDNS, block list; relay (client and `--relay` server), AutoNAT, DCUtR, rendezvous,
+//!   connection and memory limits.
 //! - [`wire`]: messages, sealing (AES-256-GCM via [`crate::crypto`]), versions, size bounds,
 //!   verification of bodies against their CIDs.
 //! - [`scan`]: CodeQL results on their own topic and protocol, SARIF checked against its CID.
 //! - [`codec`]: bounded frames of `/github-cache/fetch/1.0.0` and `/github-cache/codeql/1.0.0`.
 //! - [`peers`]: the peer book (addresses, RTT, faults, bans) and the known-peers file.
+//! - [`connectivity`]: NAT-traversal settings and the `connectivity` stats.
 //! - [`identity`]: the persisted node key.
 //! - [`setup`]: configuration and the fleet secret to [`MeshSettings`].
 
 mod codec;
+pub mod connectivity;
 mod identity;
 mod node;
 mod peers;
@@ -24,6 +27,7 @@ pub mod setup;
 mod swarm;
 pub mod wire;
 
+pub use connectivity::{Connectivity, NatSettings, NatTraversal};
 pub use libp2p::PeerId;
 pub use peers::PeerInfo;
 pub use scan::{ScanBase, ScanQuery, WireScan};
@@ -58,6 +62,8 @@ pub struct MeshSettings {
     pub max_body_bytes: usize,
     /// Most peers kept connected.
     pub max_peers: usize,
+    /// NAT traversal (AutoNAT, relay, hole punching, rendezvous) and the memory bound.
+    pub nat: NatSettings,
 }
 
 /// What peers ask of, and tell, this node. The proxy handles them with its store.
@@ -164,6 +170,9 @@ pub struct MeshStatus {
     /// Time from an announcement's publication (its sender's clock) to its acceptance here,
     /// over the last [`DELAY_SAMPLES`] announcements; meaningful where clocks agree.
     pub announcement_delay_ms: DelaySummary,
+    /// Reachability, relays, hole punching and discovery methods.
+    #[serde(default)]
+    pub connectivity: Connectivity,
 }
 
 /// Announcement delays kept for [`MeshStatus::announcement_delay_ms`].

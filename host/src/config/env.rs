@@ -20,6 +20,8 @@ const DEFAULT_TTL: &str = "CACHE_DEFAULT_TTL";
 const LISTEN_PORT: [&str; 2] = ["P2P_LISTEN_PORT", "CACHE_LISTEN_PORT"];
 const BOOTSTRAP_PEERS: &str = "CACHE_BOOTSTRAP_PEERS";
 const P2P_LISTEN: &str = "GHMESH_P2P_LISTEN";
+const RELAY_SERVER: &str = "GHMESH_RELAY";
+const RELAY_ADDRS: &str = "GHMESH_RELAY_ADDRS";
 const P2P_MDNS: &str = "GHMESH_P2P_MDNS";
 const CACHE_DIR: &str = "CACHE_DIR";
 const MAX_ENTRIES: &str = "CACHE_MAX_ENTRIES";
@@ -245,6 +247,18 @@ pub(super) fn apply(
         &[P2P_MDNS],
         "discovery.methods.mdns",
         parse_bool,
+    )?;
+    l.set(
+        &mut p2p.discovery.relay_server,
+        &[RELAY_SERVER],
+        "discovery.relay.enable_server",
+        parse_bool,
+    )?;
+    l.set(
+        &mut p2p.discovery.relay_addrs,
+        &[RELAY_ADDRS],
+        "discovery.relay.relay_addrs",
+        parse_peers,
     )?;
 
     // Each component variable has a mandatory `<NAME>_SHA256` companion.

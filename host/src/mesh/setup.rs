@@ -1,10 +1,11 @@
 //! From configuration to [`MeshSettings`]: where the fleet secret comes from, which addresses to
 //! listen on and dial. Fails closed: no secret, no mesh.
 
-use super::MeshSettings;
+use super::{MeshSettings, NatSettings};
 use crate::config::P2pConfig;
 use crate::crypto::FleetKeys;
 use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
 use std::path::Path;
 use std::time::Duration;
 
@@ -29,9 +30,6 @@ pub fn settings(
     let later = [
         ("kademlia", p2p.discovery.kademlia),
         ("github_cache", p2p.discovery.github_cache),
-        ("circuit_relay", p2p.discovery.circuit_relay),
-        ("autonat", p2p.discovery.autonat),
-        ("hole_punching", p2p.discovery.hole_punching),
     ];
     for (method, _) in later.iter().filter(|(_, on)| *on) {
         tracing::warn!("discovery.methods.{method} is not implemented yet; ignored");
@@ -61,6 +59,35 @@ pub fn settings(
         )),
         max_body_bytes: usize::try_from(p2p.security.max_content_size).unwrap_or(usize::MAX),
         max_peers: usize::try_from(p2p.network.max_peers).unwrap_or(usize::MAX),
+        nat: nat_settings(p2p)?,
+    })
+}
+
+/// Relay, AutoNAT, hole punching and rendezvous. Discovery through relays and rendezvous
+/// points follows `p2p.peer_discovery`; being a relay does not.
+fn nat_settings(p2p: &P2pConfig) -> anyhow::Result<NatSettings> {
+    let d = &p2p.discovery;
+    let relays = multiaddrs(&d.relay_addrs, "discovery.relay.relay_addrs")?;
+    if let Some(addr) = relays
+        .iter()
+        .find(|a| !a.iter().any(|p| matches!(p, Protocol::P2p(_))))
+    {
+        anyhow::bail!(
+            "discovery.relay.relay_addrs: `{addr}` names no peer: end it with /p2p/<relay peer id>"
+        );
+    }
+    Ok(NatSettings {
+        autonat: d.autonat,
+        relay_client: p2p.peer_discovery && d.circuit_relay,
+        relay_server: d.relay_server,
+        hole_punching: d.hole_punching,
+        rendezvous: p2p.peer_discovery && d.rendezvous,
+        relays: if p2p.peer_discovery && d.circuit_relay {
+            relays
+        } else {
+            Vec::new()
+        },
+        max_memory_percent: p2p.network.max_memory_percent,
     })
 }
 

@@ -26,6 +26,7 @@ async fn node(secret: &[u8], bootstrap: Vec<Multiaddr>) -> TestNode {
         connection_timeout: Duration::from_secs(5),
         max_body_bytes: 1 << 20,
         max_peers: 16,
+        nat: NatSettings::default(),
     };
     let (mesh, events) = Mesh::start(settings).await.unwrap();
     TestNode {

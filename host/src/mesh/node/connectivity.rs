@@ -1,0 +1,575 @@
+//! Reaching peers across NATs, in the network task: which connections are relayed, reservations
+//! at relays, AutoNAT's verdict, hole-punch outcomes, rendezvous registration and discovery, and
+//! the fallback from a peer's direct addresses to its circuit addresses.
+
+use super::Node;
+use crate::mesh::connectivity::{Connectivity, NatSettings, NatTraversal};
+use libp2p::core::ConnectedPoint;
+use libp2p::core::transport::ListenerId;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::ConnectionId;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::{Multiaddr, PeerId, autonat, dcutr, identify, relay, rendezvous};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// How often each rendezvous point is asked for newly registered peers.
+const RENDEZVOUS_DISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
+/// Relays reserved at through discovery (configured relays are always used): two keep a
+/// runner reachable when one relay restarts.
+const MAX_DISCOVERED_RELAYS: usize = 2;
+
+/// What AutoNAT concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reachability {
+    Unknown,
+    Public,
+    Private,
+}
+
+/// One open connection.
+struct Connection {
+    peer: PeerId,
+    relayed: bool,
+    /// The address dialled, when this node dialled it (a relay is reserved at through it).
+    dialled: Option<Multiaddr>,
+}
+
+/// The connectivity part of the network task's state.
+pub(super) struct ConnectivityState {
+    settings: NatSettings,
+    /// Configured relays by peer id.
+    configured_relays: HashMap<PeerId, Multiaddr>,
+    /// Peers that offered the relay hop protocol, with the address they were dialled at.
+    relays: HashMap<PeerId, Multiaddr>,
+    /// Circuit listeners opened through relays.
+    listeners: HashMap<ListenerId, PeerId>,
+    /// Relays holding an accepted reservation.
+    reservations: HashSet<PeerId>,
+    reachability: Reachability,
+    connections: HashMap<ConnectionId, Connection>,
+    /// Peers learned of by any discovery method.
+    discovered: HashSet<PeerId>,
+    /// Connected rendezvous points, with when they were last asked.
+    rendezvous_points: HashMap<PeerId, Option<Instant>>,
+    cookies: HashMap<PeerId, rendezvous::Cookie>,
+    /// Rendezvous points that accepted this node's registration.
+    registered: HashSet<PeerId>,
+    namespace: rendezvous::Namespace,
+    /// Circuit addresses held back while a peer's direct addresses are tried.
+    fallback: HashMap<PeerId, Vec<Multiaddr>>,
+    direct_upgrades: u64,
+    hole_punch_failures: u64,
+    circuits_relayed: usize,
+    /// Discovery methods running besides those seen here (set at start; others may add).
+    discovery: Vec<String>,
+}
+
+/// The rendezvous namespace of a fleet: a digest of its network key, so fleets sharing a
+/// rendezvous point do not see each other and the namespace reveals nothing of the secret.
+fn namespace(network_key: &[u8; 32]) -> rendezvous::Namespace {
+    let digest = Sha256::new()
+        .chain_update(b"ghmesh rendezvous namespace\0")
+        .chain_update(network_key)
+        .finalize();
+    rendezvous::Namespace::new(format!("ghmesh-{}", hex::encode(&digest[..16])))
+        .expect("a 39-byte namespace is shorter than the 255-byte limit")
+}
+
+/// Whether `addr` runs through a relay.
+pub(super) fn is_circuit(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| p == Protocol::P2pCircuit)
+}
+
+/// The peer id a multiaddr ends with, if any.
+fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(peer) => Some(peer),
+        _ => None,
+    })
+}
+
+impl ConnectivityState {
+    /// State for `settings`; `discovery` names the methods configured outside this module.
+    pub(super) fn new(
+        settings: NatSettings,
+        network_key: &[u8; 32],
+        discovery: Vec<String>,
+    ) -> Self {
+        let configured_relays = settings
+            .relays
+            .iter()
+            .filter_map(|addr| peer_of(addr).map(|peer| (peer, addr.clone())))
+            .collect();
+        Self {
+            settings,
+            configured_relays,
+            relays: HashMap::new(),
+            listeners: HashMap::new(),
+            reservations: HashSet::new(),
+            reachability: Reachability::Unknown,
+            connections: HashMap::new(),
+            discovered: HashSet::new(),
+            rendezvous_points: HashMap::new(),
+            cookies: HashMap::new(),
+            registered: HashSet::new(),
+            namespace: namespace(network_key),
+            fallback: HashMap::new(),
+            direct_upgrades: 0,
+            hole_punch_failures: 0,
+            circuits_relayed: 0,
+            discovery,
+        }
+    }
+
+    /// The stats as they stand; `discovered` adds peers found by methods tracked elsewhere.
+    pub(super) fn snapshot(&self, known_peers: impl IntoIterator<Item = PeerId>) -> Connectivity {
+        let mut discovered = self.discovered.clone();
+        discovered.extend(known_peers);
+        let mut direct: HashSet<PeerId> = HashSet::new();
+        let mut relayed: HashSet<PeerId> = HashSet::new();
+        for c in self.connections.values() {
+            if c.relayed {
+                relayed.insert(c.peer);
+            } else {
+                direct.insert(c.peer);
+            }
+        }
+        let mut transports = vec!["tcp".to_string()];
+        if self.settings.relay_client || self.settings.relay_server {
+            transports.push("p2p-circuit".into());
+        }
+        let mut connectivity = Connectivity {
+            discovered_peers: discovered.len(),
+            relay_peers: relayed.difference(&direct).count(),
+            reachability: match self.reachability {
+                Reachability::Unknown => "unknown",
+                Reachability::Public => "public",
+                Reachability::Private => "private",
+            }
+            .into(),
+            transports,
+            discovery: Vec::new(),
+            nat_traversal: NatTraversal {
+                autonat: self.settings.autonat,
+                relay_client: self.settings.relay_client,
+                relay_server: self.settings.relay_server,
+                hole_punching: self.settings.hole_punching,
+                direct_upgrades: self.direct_upgrades,
+                hole_punch_failures: self.hole_punch_failures,
+                relayed_connections: self.connections.values().filter(|c| c.relayed).count(),
+                reservations: self.reservations.len(),
+                circuits_relayed: self.circuits_relayed,
+            },
+        };
+        for method in &self.discovery {
+            connectivity.add_discovery(method);
+        }
+        if self.settings.rendezvous {
+            connectivity.add_discovery("rendezvous");
+        }
+        connectivity
+    }
+
+    /// Peers whose open connections all run through a relay (base58).
+    pub(super) fn relayed_peers(&self) -> HashSet<String> {
+        let direct: HashSet<PeerId> = self
+            .connections
+            .values()
+            .filter(|c| !c.relayed)
+            .map(|c| c.peer)
+            .collect();
+        self.connections
+            .values()
+            .filter(|c| c.relayed && !direct.contains(&c.peer))
+            .map(|c| c.peer.to_base58())
+            .collect()
+    }
+}
+
+impl Node {
+    /// After the listeners bound: a relay announces its addresses as reachable (the relay and
+    /// rendezvous servers serve only once the node has a confirmed external address), and the
+    /// configured relays are dialled.
+    pub(super) fn connectivity_started(&mut self, listen_addrs: &[Multiaddr]) {
+        for addr in listen_addrs {
+            self.listening_on(addr);
+        }
+        for addr in self
+            .net
+            .configured_relays
+            .values()
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            self.dial(addr);
+        }
+    }
+
+    /// A new listen address: a relay confirms it as an external address.
+    pub(super) fn listening_on(&mut self, addr: &Multiaddr) {
+        if self.net.settings.relay_server && !is_circuit(addr) {
+            self.swarm.add_external_address(addr.clone());
+        }
+    }
+
+    /// A connection opened: is it relayed, and is its peer a configured relay?
+    pub(super) fn connection_opened(
+        &mut self,
+        peer: PeerId,
+        id: ConnectionId,
+        endpoint: &ConnectedPoint,
+    ) {
+        let relayed = match endpoint {
+            ConnectedPoint::Dialer { address, .. } => is_circuit(address),
+            ConnectedPoint::Listener {
+                local_addr,
+                send_back_addr,
+            } => is_circuit(local_addr) || is_circuit(send_back_addr),
+        };
+        let dialled = match endpoint {
+            ConnectedPoint::Dialer { address, .. } if !relayed => Some(address.clone()),
+            _ => None,
+        };
+        if relayed {
+            tracing::info!(%peer, "relayed connection open");
+        }
+        self.net.fallback.remove(&peer);
+        self.net.connections.insert(
+            id,
+            Connection {
+                peer,
+                relayed,
+                dialled,
+            },
+        );
+    }
+
+    /// A connection closed; a relay whose last connection closed takes its reservation along.
+    pub(super) fn connection_gone(&mut self, peer: PeerId, id: ConnectionId) {
+        self.net.connections.remove(&id);
+        if !self.net.connections.values().any(|c| c.peer == peer) {
+            self.net.reservations.remove(&peer);
+            self.net.rendezvous_points.remove(&peer);
+            self.net.registered.remove(&peer);
+        }
+    }
+
+    /// A dial failed: a peer whose direct addresses all failed is dialled through its relays.
+    pub(super) fn dial_failed(&mut self, peer: Option<PeerId>) {
+        let Some(peer) = peer else { return };
+        if self.swarm.is_connected(&peer) {
+            return;
+        }
+        if let Some(circuits) = self.net.fallback.remove(&peer) {
+            tracing::info!(%peer, "direct dial failed; dialling through a relay");
+            let opts = DialOpts::peer_id(peer).addresses(circuits).build();
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!(%peer, "relayed dial failed: {e}");
+            }
+        }
+    }
+
+    /// A circuit listener closed: its reservation is gone.
+    pub(super) fn listener_gone(&mut self, id: ListenerId) {
+        if let Some(relay) = self.net.listeners.remove(&id) {
+            tracing::info!(%relay, "reservation at relay closed");
+            self.net.reservations.remove(&relay);
+        }
+    }
+
+    /// Dials a discovered peer: its direct addresses first, its circuit addresses when those fail.
+    pub(super) fn dial_discovered(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        self.net.discovered.insert(peer);
+        if self.swarm.is_connected(&peer) || self.book.is_banned(&peer) {
+            return;
+        }
+        let (circuits, direct): (Vec<_>, Vec<_>) = addrs.into_iter().partition(is_circuit);
+        let circuits = if self.net.settings.relay_client {
+            circuits
+        } else {
+            Vec::new()
+        };
+        self.book.add_addresses(peer, direct.clone());
+        let first = if direct.is_empty() {
+            circuits
+        } else {
+            self.net.fallback.insert(peer, circuits);
+            direct
+        };
+        if first.is_empty() {
+            return;
+        }
+        let opts = DialOpts::peer_id(peer)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .addresses(first)
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            tracing::debug!(%peer, "dial failed: {e}");
+            self.dial_failed(Some(peer));
+        }
+    }
+
+    /// Identify told what a peer speaks: relays and rendezvous points are put to use.
+    pub(super) fn identified(&mut self, peer: PeerId, info: &identify::Info) {
+        if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
+            let dialled = self
+                .net
+                .connections
+                .values()
+                .find(|c| c.peer == peer && c.dialled.is_some())
+                .and_then(|c| c.dialled.clone());
+            let addr = self.net.configured_relays.get(&peer).cloned().or(dialled);
+            if let Some(addr) = addr
+                && self.net.relays.insert(peer, addr).is_none()
+            {
+                tracing::info!(%peer, "peer is a relay");
+            }
+            self.reserve();
+        }
+        if self.net.settings.rendezvous
+            && info.protocols.contains(&rendezvous::PROTOCOL_NAME)
+            && !self.net.rendezvous_points.contains_key(&peer)
+        {
+            tracing::info!(%peer, "peer is a rendezvous point");
+            self.net.rendezvous_points.insert(peer, None);
+            self.register_at(peer);
+            self.discover_at_rendezvous();
+        }
+    }
+
+    /// Reserves at relays through which this node should be reachable: the configured ones
+    /// always, discovered ones when AutoNAT says this node is private.
+    fn reserve(&mut self) {
+        if !self.net.settings.relay_client {
+            return;
+        }
+        let private = self.net.reachability == Reachability::Private;
+        let mut discovered_in_use = self
+            .net
+            .listeners
+            .values()
+            .filter(|r| !self.net.configured_relays.contains_key(r))
+            .count();
+        let relays: Vec<(PeerId, Multiaddr)> = self
+            .net
+            .relays
+            .iter()
+            .map(|(p, a)| (*p, a.clone()))
+            .collect();
+        for (relay, addr) in relays {
+            if self.net.listeners.values().any(|r| *r == relay) {
+                continue;
+            }
+            let configured = self.net.configured_relays.contains_key(&relay);
+            if !configured && (!private || discovered_in_use >= MAX_DISCOVERED_RELAYS) {
+                continue;
+            }
+            let base = addr.with_p2p(relay).unwrap_or_else(|a| a);
+            let circuit = base.with(Protocol::P2pCircuit);
+            match self.swarm.listen_on(circuit.clone()) {
+                Ok(id) => {
+                    tracing::info!(%circuit, "reserving at relay");
+                    self.net.listeners.insert(id, relay);
+                    if !configured {
+                        discovered_in_use += 1;
+                    }
+                }
+                Err(e) => tracing::warn!(%circuit, "cannot listen through relay: {e}"),
+            }
+        }
+    }
+
+    /// Registers this node at a rendezvous point under the fleet's namespace.
+    fn register_at(&mut self, point: PeerId) {
+        let namespace = self.net.namespace.clone();
+        if let Some(rendezvous) = self.swarm.behaviour_mut().rendezvous.as_mut()
+            && let Err(e) = rendezvous.register(namespace, point, None)
+        {
+            // No external address yet: registration is retried when one is confirmed.
+            tracing::debug!(%point, "rendezvous registration deferred: {e}");
+        }
+    }
+
+    /// Asks each rendezvous point not asked recently for the fleet's registrations.
+    pub(super) fn discover_at_rendezvous(&mut self) {
+        let now = Instant::now();
+        let due: Vec<PeerId> = self
+            .net
+            .rendezvous_points
+            .iter()
+            .filter(|(_, at)| at.is_none_or(|at| now - at >= RENDEZVOUS_DISCOVERY_INTERVAL))
+            .map(|(p, _)| *p)
+            .collect();
+        for point in due {
+            let namespace = Some(self.net.namespace.clone());
+            let cookie = self.net.cookies.get(&point).cloned();
+            if let Some(rendezvous) = self.swarm.behaviour_mut().rendezvous.as_mut() {
+                rendezvous.discover(namespace, cookie, None, point);
+            }
+            self.net.rendezvous_points.insert(point, Some(now));
+        }
+    }
+
+    /// Periodic work: retry reservations and registrations, rediscover.
+    pub(super) fn connectivity_tick(&mut self) {
+        self.reserve();
+        let unregistered: Vec<PeerId> = self
+            .net
+            .rendezvous_points
+            .keys()
+            .filter(|p| !self.net.registered.contains(p))
+            .copied()
+            .collect();
+        if self.swarm.external_addresses().next().is_some() {
+            for point in unregistered {
+                self.register_at(point);
+            }
+        }
+        self.discover_at_rendezvous();
+    }
+
+    pub(super) fn relay_client_event(&mut self, event: relay::client::Event) {
+        match event {
+            relay::client::Event::ReservationReqAccepted {
+                relay_peer_id,
+                renewal,
+                ..
+            } => {
+                if !renewal {
+                    tracing::info!(relay = %relay_peer_id, "reservation accepted");
+                }
+                self.net.reservations.insert(relay_peer_id);
+            }
+            relay::client::Event::InboundCircuitEstablished { src_peer_id, .. } => {
+                tracing::info!(peer = %src_peer_id, "inbound circuit through a relay");
+            }
+            relay::client::Event::OutboundCircuitEstablished { relay_peer_id, .. } => {
+                tracing::info!(relay = %relay_peer_id, "outbound circuit through a relay");
+            }
+        }
+    }
+
+    pub(super) fn relay_server_event(&mut self, event: relay::Event) {
+        match event {
+            relay::Event::CircuitReqAccepted {
+                src_peer_id,
+                dst_peer_id,
+            } => {
+                tracing::info!(src = %src_peer_id, dst = %dst_peer_id, "relaying a circuit");
+                self.net.circuits_relayed += 1;
+            }
+            relay::Event::CircuitClosed { .. } => {
+                self.net.circuits_relayed = self.net.circuits_relayed.saturating_sub(1);
+            }
+            relay::Event::ReservationReqAccepted { src_peer_id, .. } => {
+                tracing::debug!(peer = %src_peer_id, "holding a reservation");
+            }
+            other => tracing::debug!("relay: {other:?}"),
+        }
+    }
+
+    pub(super) fn autonat_event(&mut self, event: autonat::Event) {
+        if let autonat::Event::StatusChanged { new, .. } = event {
+            self.net.reachability = match new {
+                autonat::NatStatus::Public(addr) => {
+                    tracing::info!(%addr, "AutoNAT: publicly reachable");
+                    Reachability::Public
+                }
+                autonat::NatStatus::Private => {
+                    tracing::info!("AutoNAT: behind NAT or firewall");
+                    Reachability::Private
+                }
+                autonat::NatStatus::Unknown => Reachability::Unknown,
+            };
+            self.reserve();
+        }
+    }
+
+    pub(super) fn dcutr_event(&mut self, event: dcutr::Event) {
+        match event.result {
+            Ok(_) => {
+                tracing::info!(peer = %event.remote_peer_id, "hole punched: direct connection");
+                self.net.direct_upgrades += 1;
+            }
+            Err(e) => {
+                tracing::info!(peer = %event.remote_peer_id, "hole punch failed: {e}");
+                self.net.hole_punch_failures += 1;
+            }
+        }
+    }
+
+    pub(super) fn rendezvous_event(&mut self, event: rendezvous::client::Event) {
+        match event {
+            rendezvous::client::Event::Discovered {
+                rendezvous_node,
+                registrations,
+                cookie,
+            } => {
+                self.net.cookies.insert(rendezvous_node, cookie);
+                let me = *self.swarm.local_peer_id();
+                for registration in registrations {
+                    let peer = registration.record.peer_id();
+                    if peer != me {
+                        let addrs = registration.record.addresses().to_vec();
+                        tracing::debug!(%peer, "discovered at a rendezvous point");
+                        self.dial_discovered(peer, addrs);
+                    }
+                }
+            }
+            rendezvous::client::Event::Registered {
+                rendezvous_node, ..
+            } => {
+                tracing::info!(point = %rendezvous_node, "registered at rendezvous point");
+                self.net.registered.insert(rendezvous_node);
+            }
+            rendezvous::client::Event::RegisterFailed {
+                rendezvous_node,
+                error,
+                ..
+            } => {
+                tracing::warn!(point = %rendezvous_node, "rendezvous registration failed: {error:?}")
+            }
+            rendezvous::client::Event::DiscoverFailed {
+                rendezvous_node,
+                error,
+                ..
+            } => tracing::warn!(point = %rendezvous_node, "rendezvous discovery failed: {error:?}"),
+            rendezvous::client::Event::Expired { peer } => {
+                tracing::debug!(%peer, "rendezvous registration expired");
+            }
+        }
+    }
+
+    pub(super) fn rendezvous_server_event(&mut self, event: rendezvous::server::Event) {
+        tracing::debug!("rendezvous point: {event:?}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_namespace_depends_on_the_fleet_and_hides_its_key() {
+        let a = namespace(&[1; 32]);
+        let b = namespace(&[2; 32]);
+        assert_ne!(a, b);
+        assert_eq!(a, namespace(&[1; 32]));
+        assert!(!a.to_string().contains(&hex::encode([1u8; 32])));
+    }
+
+    #[test]
+    fn circuit_addresses_are_told_apart() {
+        let relay = PeerId::random();
+        let direct: Multiaddr = "/ip4/10.0.0.1/tcp/4001".parse().unwrap();
+        let circuit = direct
+            .clone()
+            .with(Protocol::P2p(relay))
+            .with(Protocol::P2pCircuit);
+        assert!(!is_circuit(&direct));
+        assert!(is_circuit(&circuit));
+        assert_eq!(peer_of(&circuit), Some(relay));
+    }
+}
