@@ -1,9 +1,11 @@
 //! Helpers for ghmesh's system tests: paths of the test-only components, a runner for the
 //! `ghmesh` binary in an isolated working directory, the third-party rig ([`rig`]), the fleet
-//! mesh helpers ([`fleet`]), the polling-workload benchmark harness ([`polling`]) and a test
+//! mesh helpers ([`fleet`]), network namespaces with routers and NAT ([`netns`]), the
+//! polling-workload benchmark harness ([`polling`]) and a test
 //! GitHub Actions OIDC issuer ([`oidc_issuer`]).
 
 pub mod fleet;
+pub mod netns;
 pub mod oidc_issuer;
 pub mod polling;
 pub mod rig;

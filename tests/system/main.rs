@@ -20,6 +20,7 @@ mod graphql_cache;
 mod mesh;
 mod mesh_faults;
 mod mesh_mdns;
+mod mesh_relay;
 mod metrics;
 mod policy_cli;
 mod polling;

@@ -54,6 +54,12 @@ fn render(status: &MeshStatus) -> String {
         status.connected_peers,
         status.peers.len()
     );
+    let c = &status.connectivity;
+    let _ = writeln!(
+        out,
+        "reachable  {} ({} through relays, {} hole-punched)",
+        c.reachability, c.relay_peers, c.nat_traversal.direct_upgrades
+    );
     if status.peers.is_empty() {
         return out;
     }
@@ -67,6 +73,8 @@ fn render(status: &MeshStatus) -> String {
     for peer in peers {
         let state = if peer.banned {
             "banned"
+        } else if peer.connected && peer.relayed {
+            "relayed"
         } else if peer.connected {
             "connected"
         } else {

@@ -71,7 +71,14 @@ impl Counts {
 
 /// The seed's `connectivity{...}`: how this node reaches and is reached by the fleet.
 fn connectivity(mesh: &MeshStatus) -> Value {
+    let c = &mesh.connectivity;
     json!({
+        "discovered_peers": c.discovered_peers,
+        "relay_peers": c.relay_peers,
+        "reachability": c.reachability,
+        "transports": c.transports,
+        "discovery": c.discovery,
+        "nat_traversal": c.nat_traversal,
         "listen_addrs": mesh.listen_addrs,
         "known_peers": mesh.peers.len(),
         "banned_peers": mesh.peers.iter().filter(|p| p.banned).count(),

@@ -412,8 +412,20 @@ impl Node {
         }
     }
 
-    /// Periodic work: retry reservations and registrations, rediscover.
+    /// Periodic work: redial configured relays, retry reservations and registrations,
+    /// rediscover.
     pub(super) fn connectivity_tick(&mut self) {
+        let relays: Vec<(PeerId, Multiaddr)> = self
+            .net
+            .configured_relays
+            .iter()
+            .map(|(p, a)| (*p, a.clone()))
+            .collect();
+        for (relay, addr) in relays {
+            if !self.swarm.is_connected(&relay) && !self.book.is_banned(&relay) {
+                self.dial(addr);
+            }
+        }
         self.reserve();
         let unregistered: Vec<PeerId> = self
             .net
@@ -489,9 +501,22 @@ impl Node {
 
     pub(super) fn dcutr_event(&mut self, event: dcutr::Event) {
         match event.result {
-            Ok(_) => {
-                tracing::info!(peer = %event.remote_peer_id, "hole punched: direct connection");
+            Ok(direct) => {
+                let peer = event.remote_peer_id;
+                tracing::info!(%peer, "hole punched: direct connection");
                 self.net.direct_upgrades += 1;
+                // The relayed connections have done their job; closing them frees the relay's
+                // circuit slots and bytes.
+                let relayed: Vec<ConnectionId> = self
+                    .net
+                    .connections
+                    .iter()
+                    .filter(|(id, c)| c.peer == peer && c.relayed && **id != direct)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in relayed {
+                    self.swarm.close_connection(id);
+                }
             }
             Err(e) => {
                 tracing::info!(peer = %event.remote_peer_id, "hole punch failed: {e}");
