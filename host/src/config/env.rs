@@ -417,6 +417,21 @@ mod tests {
     }
 
     #[test]
+    fn relay_variables_make_a_relay_or_name_relays() {
+        let c = load(&[("GHMESH_RELAY", "1")]).unwrap();
+        assert!(c.p2p.discovery.relay_server);
+        let relays = "/ip4/10.0.0.1/tcp/4001/p2p/A, /ip4/10.0.0.2/tcp/4001/p2p/B";
+        let c = load(&[("GHMESH_RELAY_ADDRS", relays)]).unwrap();
+        assert_eq!(
+            c.p2p.discovery.relay_addrs,
+            [
+                "/ip4/10.0.0.1/tcp/4001/p2p/A",
+                "/ip4/10.0.0.2/tcp/4001/p2p/B"
+            ]
+        );
+    }
+
+    #[test]
     fn booleans_accept_common_spellings() {
         for (raw, want) in [
             ("TRUE", true),

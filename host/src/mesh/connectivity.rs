@@ -101,3 +101,82 @@ pub struct NatTraversal {
     /// Circuits this node relays for others now (relay server).
     pub circuits_relayed: usize,
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::crypto::{FleetKeys, MIN_ITERATIONS};
+    use crate::mesh::{Mesh, MeshEvent, MeshSettings, MeshStatus, NatSettings};
+    use libp2p::Multiaddr;
+    use std::time::{Duration, Instant};
+    use tokio::sync::mpsc;
+
+    async fn node(dir: &tempfile::TempDir, nat: NatSettings) -> (Mesh, mpsc::Receiver<MeshEvent>) {
+        let settings = MeshSettings {
+            keys: FleetKeys::derive(b"the fleet of the relay tests", MIN_ITERATIONS).unwrap(),
+            state_dir: dir.path().join("mesh"),
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            bootstrap: Vec::new(),
+            mdns: false,
+            fetch_timeout: Duration::from_secs(3),
+            connection_timeout: Duration::from_secs(5),
+            max_body_bytes: 1 << 20,
+            max_peers: 16,
+            nat,
+        };
+        Mesh::start(settings).await.unwrap()
+    }
+
+    async fn until(mesh: &Mesh, what: &str, done: impl Fn(&MeshStatus) -> bool) -> MeshStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = mesh.status().await;
+            if done(&status) {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{what}: {status:#?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Two nodes told only of a relay find each other at its rendezvous point and end up on a
+    /// direct connection (dialled directly first, or upgraded by DCUtR).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn nodes_told_only_of_a_relay_find_each_other_and_connect_directly() {
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let (relay, _relay_events) = node(
+            &dirs[0],
+            NatSettings {
+                relay_server: true,
+                autonat: true,
+                ..NatSettings::default()
+            },
+        )
+        .await;
+        let relay_addr: Multiaddr = relay.status().await.listen_addrs[0].parse().unwrap();
+        let runner = NatSettings {
+            autonat: true,
+            relay_client: true,
+            hole_punching: true,
+            rendezvous: true,
+            relays: vec![relay_addr],
+            ..NatSettings::default()
+        };
+        let (a, _a_events) = node(&dirs[1], runner.clone()).await;
+        let (b, _b_events) = node(&dirs[2], runner).await;
+        let a_id = a.status().await.peer_id;
+        let status = until(&b, "b to reach a directly", |s| {
+            s.peers
+                .iter()
+                .any(|p| p.peer_id == a_id && p.connected && !p.relayed)
+        })
+        .await;
+        let c = &status.connectivity;
+        assert_eq!(c.discovery, ["rendezvous"]);
+        assert_eq!(c.transports, ["tcp", "p2p-circuit"]);
+        assert_eq!(c.nat_traversal.reservations, 1, "{c:?}");
+        assert!(c.discovered_peers >= 2, "{c:?}");
+        let relay_status = relay.status().await;
+        assert!(relay_status.connectivity.nat_traversal.relay_server);
+        assert_eq!(relay_status.connected_peers, 2);
+    }
+}

@@ -164,6 +164,30 @@ mod tests {
     }
 
     #[test]
+    fn nat_traversal_is_on_by_default_and_a_relay_must_name_its_peer() {
+        let secret =
+            |v: &str| (v == FLEET_SECRET_VAR).then(|| "0123456789abcdef-fleet".to_string());
+        let nat = settings(&enabled(), Path::new("/c"), secret).unwrap().nat;
+        assert!(nat.autonat && nat.relay_client && nat.hole_punching && nat.rendezvous);
+        assert!(!nat.relay_server && nat.relays.is_empty());
+
+        let mut p2p = enabled();
+        p2p.discovery.relay_addrs = vec!["/ip4/10.0.0.1/tcp/4001".into()];
+        let err = settings(&p2p, Path::new("/c"), secret).unwrap_err();
+        assert!(err.to_string().contains("/p2p/<relay peer id>"), "{err}");
+
+        // Without peer discovery, no relay or rendezvous point is used to find peers.
+        let mut p2p = enabled();
+        p2p.peer_discovery = false;
+        p2p.discovery.relay_addrs = vec![
+            "/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X"
+                .into(),
+        ];
+        let nat = settings(&p2p, Path::new("/c"), secret).unwrap().nat;
+        assert!(!nat.relay_client && !nat.rendezvous && nat.relays.is_empty());
+    }
+
+    #[test]
     fn defaults_listen_on_every_interface_at_the_configured_port() {
         let secret =
             |v: &str| (v == FLEET_SECRET_VAR).then(|| "0123456789abcdef-fleet".to_string());

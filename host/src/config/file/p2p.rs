@@ -415,6 +415,36 @@ mod tests {
     }
 
     #[test]
+    fn relay_settings_and_the_memory_bound_are_read() {
+        let relay = "/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWRelay";
+        let yaml = format!(
+            "discovery:\n  relay: {{enable_server: true, relay_addrs: [{relay}], hop_limit: 2}}\n\
+             \x20 methods: {{rendezvous: false}}\n\
+             network:\n  connections: {{max_memory_percent: 75}}\n"
+        );
+        let c = load_with(P2P_FILE, &yaml).unwrap();
+        let d = &c.p2p.discovery;
+        assert!(d.relay_server && !d.rendezvous);
+        assert_eq!(d.relay_addrs, [relay]);
+        assert_eq!(c.p2p.network.max_memory_percent, 75);
+        assert!(
+            source(&c, "discovery.relay.enable_server").ends_with("discovery.relay.enable_server")
+        );
+        // The seed's hop limit is accepted, and reported as unused.
+        let unused = ignored(&c);
+        assert!(
+            unused.iter().any(|(_, k)| k == "discovery.relay.hop_limit"),
+            "{unused:?}"
+        );
+        let (_, key, msg) = failure(
+            P2P_FILE,
+            "network:\n  connections: {max_memory_percent: 0}\n",
+        );
+        assert_eq!(key, "network.connections.max_memory_percent");
+        assert!(msg.contains("1 to 100"), "{msg}");
+    }
+
+    #[test]
     fn seed_discovery_names_are_aliases() {
         let yaml = "discovery:\n  enabled: false\n  methods:\n    dht: true\n    github_cache_api: true\n\
                     \x20   circuit_relay: true\n    autonat: true\n    hole_punching: true\n";
