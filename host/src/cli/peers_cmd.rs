@@ -142,4 +142,30 @@ mod tests {
         assert!(rows[2].contains("banned"), "{text}");
         assert!(rows[2].contains(" 3  -"), "{text}");
     }
+
+    #[test]
+    fn a_peer_reached_only_through_a_relay_shows_as_relayed() {
+        let mut status = MeshStatus {
+            connected_peers: 1,
+            peers: vec![PeerInfo {
+                peer_id: "12D3KooWcccc".into(),
+                connected: true,
+                relayed: true,
+                ..PeerInfo::default()
+            }],
+            ..MeshStatus::default()
+        };
+        status.connectivity.reachability = "private".into();
+        status.connectivity.relay_peers = 1;
+        let text = render(&status);
+        assert!(
+            text.contains("reachable  private (1 through relays, 0 hole-punched)"),
+            "{text}"
+        );
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("12D3KooWcccc"))
+            .unwrap();
+        assert!(row.contains("relayed"), "{text}");
+    }
 }

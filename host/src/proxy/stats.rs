@@ -111,6 +111,25 @@ mod tests {
     }
 
     #[test]
+    fn connectivity_carries_the_mesh_nat_state() {
+        let mut mesh = MeshStatus::default();
+        let c = &mut mesh.connectivity;
+        c.relay_peers = 2;
+        c.reachability = "private".into();
+        c.transports = vec!["tcp".into(), "p2p-circuit".into()];
+        c.add_discovery("rendezvous");
+        c.nat_traversal.direct_upgrades = 3;
+        let doc = Counts::default().to_json(0, json!({}), Some(&mesh));
+        let c = &doc["connectivity"];
+        assert_eq!(c["relay_peers"], 2);
+        assert_eq!(c["reachability"], "private");
+        assert_eq!(c["transports"], json!(["tcp", "p2p-circuit"]));
+        assert_eq!(c["discovery"], json!(["rendezvous"]));
+        assert_eq!(c["nat_traversal"]["direct_upgrades"], 3);
+        assert_eq!(c["discovered_peers"], 0);
+    }
+
+    #[test]
     fn empty_stats_have_a_zero_hit_rate() {
         assert_eq!(
             Counts::default().to_json(0, json!({}), None)["hit_rate"],
