@@ -1,6 +1,9 @@
 //! Reaching peers across NATs, in the network task: which connections are relayed, reservations
 //! at relays, AutoNAT's verdict, hole-punch outcomes, rendezvous registration and discovery, and
-//! the fallback from a peer's direct addresses to its circuit addresses.
+//! the fallback from a peer's direct addresses to its circuit addresses. Rendezvous
+//! registration and discovery are in [`rendezvous`].
+
+mod rendezvous;
 
 use super::Node;
 use crate::mesh::connectivity::{Connectivity, NatSettings, NatTraversal};
@@ -9,13 +12,10 @@ use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::ConnectionId;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::{Multiaddr, PeerId, autonat, dcutr, identify, relay, rendezvous};
-use sha2::{Digest, Sha256};
+use libp2p::{Multiaddr, PeerId, autonat, dcutr, identify, relay};
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How often each rendezvous point is asked for newly registered peers.
-const RENDEZVOUS_DISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
 /// Relays reserved at through discovery (configured relays are always used): two keep a
 /// runner reachable when one relay restarts.
 const MAX_DISCOVERED_RELAYS: usize = 2;
@@ -53,10 +53,10 @@ pub(super) struct ConnectivityState {
     discovered: HashSet<PeerId>,
     /// Connected rendezvous points, with when they were last asked.
     rendezvous_points: HashMap<PeerId, Option<Instant>>,
-    cookies: HashMap<PeerId, rendezvous::Cookie>,
+    cookies: HashMap<PeerId, libp2p::rendezvous::Cookie>,
     /// Rendezvous points that accepted this node's registration.
     registered: HashSet<PeerId>,
-    namespace: rendezvous::Namespace,
+    namespace: libp2p::rendezvous::Namespace,
     /// Circuit addresses held back while a peer's direct addresses are tried.
     fallback: HashMap<PeerId, Vec<Multiaddr>>,
     direct_upgrades: u64,
@@ -64,17 +64,6 @@ pub(super) struct ConnectivityState {
     circuits_relayed: usize,
     /// Discovery methods running besides those seen here (set at start; others may add).
     discovery: Vec<String>,
-}
-
-/// The rendezvous namespace of a fleet: a digest of its network key, so fleets sharing a
-/// rendezvous point do not see each other and the namespace reveals nothing of the secret.
-fn namespace(network_key: &[u8; 32]) -> rendezvous::Namespace {
-    let digest = Sha256::new()
-        .chain_update(b"ghmesh rendezvous namespace\0")
-        .chain_update(network_key)
-        .finalize();
-    rendezvous::Namespace::new(format!("ghmesh-{}", hex::encode(&digest[..16])))
-        .expect("a 39-byte namespace is shorter than the 255-byte limit")
 }
 
 /// Whether `addr` runs through a relay.
@@ -114,7 +103,7 @@ impl ConnectivityState {
             rendezvous_points: HashMap::new(),
             cookies: HashMap::new(),
             registered: HashSet::new(),
-            namespace: namespace(network_key),
+            namespace: rendezvous::namespace(network_key),
             fallback: HashMap::new(),
             direct_upgrades: 0,
             hole_punch_failures: 0,
@@ -328,14 +317,8 @@ impl Node {
             }
             self.reserve();
         }
-        if self.net.settings.rendezvous
-            && info.protocols.contains(&rendezvous::PROTOCOL_NAME)
-            && !self.net.rendezvous_points.contains_key(&peer)
-        {
-            tracing::info!(%peer, "peer is a rendezvous point");
-            self.net.rendezvous_points.insert(peer, None);
-            self.register_at(peer);
-            self.discover_at_rendezvous();
+        if info.protocols.contains(&libp2p::rendezvous::PROTOCOL_NAME) {
+            self.rendezvous_point_met(peer);
         }
     }
 
@@ -381,37 +364,6 @@ impl Node {
         }
     }
 
-    /// Registers this node at a rendezvous point under the fleet's namespace.
-    fn register_at(&mut self, point: PeerId) {
-        let namespace = self.net.namespace.clone();
-        if let Some(rendezvous) = self.swarm.behaviour_mut().rendezvous.as_mut()
-            && let Err(e) = rendezvous.register(namespace, point, None)
-        {
-            // No external address yet: registration is retried when one is confirmed.
-            tracing::debug!(%point, "rendezvous registration deferred: {e}");
-        }
-    }
-
-    /// Asks each rendezvous point not asked recently for the fleet's registrations.
-    pub(super) fn discover_at_rendezvous(&mut self) {
-        let now = Instant::now();
-        let due: Vec<PeerId> = self
-            .net
-            .rendezvous_points
-            .iter()
-            .filter(|(_, at)| at.is_none_or(|at| now - at >= RENDEZVOUS_DISCOVERY_INTERVAL))
-            .map(|(p, _)| *p)
-            .collect();
-        for point in due {
-            let namespace = Some(self.net.namespace.clone());
-            let cookie = self.net.cookies.get(&point).cloned();
-            if let Some(rendezvous) = self.swarm.behaviour_mut().rendezvous.as_mut() {
-                rendezvous.discover(namespace, cookie, None, point);
-            }
-            self.net.rendezvous_points.insert(point, Some(now));
-        }
-    }
-
     /// Periodic work: redial configured relays, retry reservations and registrations,
     /// rediscover.
     pub(super) fn connectivity_tick(&mut self) {
@@ -427,19 +379,7 @@ impl Node {
             }
         }
         self.reserve();
-        let unregistered: Vec<PeerId> = self
-            .net
-            .rendezvous_points
-            .keys()
-            .filter(|p| !self.net.registered.contains(p))
-            .copied()
-            .collect();
-        if self.swarm.external_addresses().next().is_some() {
-            for point in unregistered {
-                self.register_at(point);
-            }
-        }
-        self.discover_at_rendezvous();
+        self.rendezvous_tick();
     }
 
     pub(super) fn relay_client_event(&mut self, event: relay::client::Event) {
@@ -524,66 +464,11 @@ impl Node {
             }
         }
     }
-
-    pub(super) fn rendezvous_event(&mut self, event: rendezvous::client::Event) {
-        match event {
-            rendezvous::client::Event::Discovered {
-                rendezvous_node,
-                registrations,
-                cookie,
-            } => {
-                self.net.cookies.insert(rendezvous_node, cookie);
-                let me = *self.swarm.local_peer_id();
-                for registration in registrations {
-                    let peer = registration.record.peer_id();
-                    if peer != me {
-                        let addrs = registration.record.addresses().to_vec();
-                        tracing::debug!(%peer, "discovered at a rendezvous point");
-                        self.dial_discovered(peer, addrs);
-                    }
-                }
-            }
-            rendezvous::client::Event::Registered {
-                rendezvous_node, ..
-            } => {
-                tracing::info!(point = %rendezvous_node, "registered at rendezvous point");
-                self.net.registered.insert(rendezvous_node);
-            }
-            rendezvous::client::Event::RegisterFailed {
-                rendezvous_node,
-                error,
-                ..
-            } => {
-                tracing::warn!(point = %rendezvous_node, "rendezvous registration failed: {error:?}")
-            }
-            rendezvous::client::Event::DiscoverFailed {
-                rendezvous_node,
-                error,
-                ..
-            } => tracing::warn!(point = %rendezvous_node, "rendezvous discovery failed: {error:?}"),
-            rendezvous::client::Event::Expired { peer } => {
-                tracing::debug!(%peer, "rendezvous registration expired");
-            }
-        }
-    }
-
-    pub(super) fn rendezvous_server_event(&mut self, event: rendezvous::server::Event) {
-        tracing::debug!("rendezvous point: {event:?}");
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_namespace_depends_on_the_fleet_and_hides_its_key() {
-        let a = namespace(&[1; 32]);
-        let b = namespace(&[2; 32]);
-        assert_ne!(a, b);
-        assert_eq!(a, namespace(&[1; 32]));
-        assert!(!a.to_string().contains(&hex::encode([1u8; 32])));
-    }
 
     #[test]
     fn circuit_addresses_are_told_apart() {
