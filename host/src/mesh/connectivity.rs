@@ -51,6 +51,12 @@ impl Default for NatSettings {
 pub const DEFAULT_MAX_MEMORY_PERCENT: u8 = 90;
 
 /// How the node reaches its peers (the seed's `connectivity` stats), filled from live state.
+///
+/// Built by the network task on each status request (`ConnectivityState::snapshot` in
+/// `node/connectivity.rs`). Discovery engines kept elsewhere (Kademlia, the GitHub-cache
+/// registry) plug in there: their method name through [`Connectivity::add_discovery`] (or the
+/// list `node.rs`'s `discovery_methods` builds at start), and their own counters as fields of
+/// their own added here and set in `Command::Status` after the snapshot.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Connectivity {
     /// Distinct peers learned of by any discovery method, connected or not.
