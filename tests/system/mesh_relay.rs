@@ -353,3 +353,16 @@ fn runners_behind_nat_routers_hole_punch_a_direct_connection() {
         "punched peers close their circuits: {relay_nat}"
     );
 }
+
+#[test]
+fn relay_without_the_mesh_is_refused_with_the_reason() {
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .command(&["serve", "--relay", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("run ghmesh serve");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--relay needs the fleet mesh"), "{stderr}");
+    assert!(stderr.contains("ENABLE_P2P_CACHE"), "{stderr}");
+}

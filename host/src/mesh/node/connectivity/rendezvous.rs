@@ -123,7 +123,10 @@ impl Node {
         }
     }
 
-    pub(in crate::mesh::node) fn rendezvous_server_event(&mut self, event: rendezvous::server::Event) {
+    pub(in crate::mesh::node) fn rendezvous_server_event(
+        &mut self,
+        event: rendezvous::server::Event,
+    ) {
         tracing::debug!("rendezvous point: {event:?}");
     }
 }
