@@ -166,26 +166,31 @@ fn runners_without_a_route_to_each_other_share_an_entry_through_a_relay() {
     );
 
     let second = b.get(path);
-    assert_eq!(second.status, 200, "{}", second.body);
+    // The nodes' state right after, for every failure message below.
+    let context = explain(&[&a, &b, &relay]);
+    assert_eq!(second.status, 200, "{}\n{context}", second.body);
     let how = second.header("x-cache");
-    assert_eq!(how, Some("PEER-HIT"), "{}", second.body);
+    assert_eq!(how, Some("PEER-HIT"), "{}\n{context}", second.body);
     assert_eq!(second.body, first.body);
     assert_eq!(upstream.count(path), 1, "{:?}", upstream.seen());
 
     // The entry came over a relayed connection: b reaches a only through the relay.
     let nat = b.nat();
-    assert!(nat["relayed_connections"].as_u64() >= Some(1), "{nat}");
-    assert_eq!(nat["reservations"], 1, "{nat}");
-    assert_eq!(nat["direct_upgrades"], 0, "no direct path exists: {nat}");
+    assert!(nat["relayed_connections"].as_u64() >= Some(1), "{context}");
+    assert_eq!(nat["reservations"], 1, "{context}");
+    assert_eq!(
+        nat["direct_upgrades"], 0,
+        "no direct path exists: {context}"
+    );
     let seen = b.peer(&a_id);
-    assert_eq!(seen["connected"], true, "{seen}");
-    assert_eq!(seen["relayed"], true, "{seen}");
-    assert_eq!(seen["served_to_us"], 1, "a answered b's lookup: {seen}");
+    assert_eq!(seen["connected"], true, "{context}");
+    assert_eq!(seen["relayed"], true, "{context}");
+    assert_eq!(seen["served_to_us"], 1, "a answered b's lookup: {context}");
     let relay_nat = relay.nat();
-    assert_eq!(relay_nat["relay_server"], true, "{relay_nat}");
+    assert_eq!(relay_nat["relay_server"], true, "{context}");
     assert!(
         relay_nat["circuits_relayed"].as_u64() >= Some(1),
-        "{relay_nat}"
+        "{context}"
     );
     let c = &b.stats()["connectivity"];
     assert_eq!(
