@@ -150,6 +150,14 @@ fn runners_without_a_route_to_each_other_share_an_entry_through_a_relay() {
         serve,
         _sandbox: sandbox,
     };
+    // The relay can dial `a` back, so AutoNAT finds `a` public and `a` registers its direct
+    // address at the rendezvous point too: `b` tries it first, fails (no route), falls back.
+    wait_within(
+        "AutoNAT to find a publicly reachable (from the relay)",
+        CONNECT_WITHIN,
+        || a.stats()["connectivity"]["reachability"] == "public",
+        || explain(&[&a, &relay]),
+    );
     let b = runner(&b, format!("10.221.{n}.1"));
     let a_id = a.stats()["peer_id"].as_str().unwrap().to_string();
 

@@ -100,6 +100,8 @@ pub struct NatTraversal {
     pub direct_upgrades: u64,
     /// Hole punches that failed (the relayed connection stays).
     pub hole_punch_failures: u64,
+    /// Dials that fell back to a peer's relay circuit after its direct addresses failed.
+    pub relay_fallbacks: u64,
     /// Open connections that run through a relay.
     pub relayed_connections: usize,
     /// Relays holding a reservation for this node now.

@@ -61,6 +61,7 @@ pub(super) struct ConnectivityState {
     fallback: HashMap<PeerId, Vec<Multiaddr>>,
     direct_upgrades: u64,
     hole_punch_failures: u64,
+    relay_fallbacks: u64,
     circuits_relayed: usize,
     /// Discovery methods running besides those seen here (set at start; others may add).
     discovery: Vec<String>,
@@ -107,6 +108,7 @@ impl ConnectivityState {
             fallback: HashMap::new(),
             direct_upgrades: 0,
             hole_punch_failures: 0,
+            relay_fallbacks: 0,
             circuits_relayed: 0,
             discovery,
         }
@@ -147,6 +149,7 @@ impl ConnectivityState {
                 hole_punching: self.settings.hole_punching,
                 direct_upgrades: self.direct_upgrades,
                 hole_punch_failures: self.hole_punch_failures,
+                relay_fallbacks: self.relay_fallbacks,
                 relayed_connections: self.connections.values().filter(|c| c.relayed).count(),
                 reservations: self.reservations.len(),
                 circuits_relayed: self.circuits_relayed,
@@ -251,8 +254,11 @@ impl Node {
         if self.swarm.is_connected(&peer) {
             return;
         }
-        if let Some(circuits) = self.net.fallback.remove(&peer) {
+        if let Some(circuits) = self.net.fallback.remove(&peer)
+            && !circuits.is_empty()
+        {
             tracing::info!(%peer, "direct dial failed; dialling through a relay");
+            self.net.relay_fallbacks += 1;
             let opts = DialOpts::peer_id(peer).addresses(circuits).build();
             if let Err(e) = self.swarm.dial(opts) {
                 tracing::debug!(%peer, "relayed dial failed: {e}");
