@@ -114,8 +114,8 @@ pub struct DiscoveryConfig {
     /// Be a relay and rendezvous point for the fleet (`discovery.relay.enable_server`, env
     /// `GHMESH_RELAY`, `ghmesh serve --relay`).
     pub relay_server: bool,
-    /// Relays to reserve at whatever AutoNAT says, as multiaddrs ending in `/p2p/<peer id>`
-    /// (`discovery.relay.relay_addrs`, env `GHMESH_RELAY_ADDRS`).
+    /// Relays to reserve at whatever AutoNAT says, as multiaddrs, best ending in
+    /// `/p2p/<peer id>` (`discovery.relay.relay_addrs`, env `GHMESH_RELAY_ADDRS`).
     pub relay_addrs: Vec<String>,
 }
 

@@ -113,9 +113,9 @@ fn runners_without_a_route_to_each_other_share_an_entry_through_a_relay() {
     let (serve, sandbox) = lab.serve(&r, &upstream.url, &config(secret), &["--relay"], &[]);
     let relay_id = peer_id(&serve);
     drop(serve);
-    let runner = |space: &str, relay_ip: String| {
-        let relays = format!("/ip4/{relay_ip}/tcp/{PORT}/p2p/{relay_id}");
-        let env = [("GHMESH_RELAY_ADDRS", relays.as_str())];
+    // `a` names the relay's peer id; `b` gives only its address (the seed's form).
+    let runner = |space: &str, relay: String| {
+        let env = [("GHMESH_RELAY_ADDRS", relay.as_str())];
         let (serve, dir) = lab.serve(space, &upstream.url, &config(secret), &[], &env);
         Node {
             lab: &lab,
@@ -124,7 +124,7 @@ fn runners_without_a_route_to_each_other_share_an_entry_through_a_relay() {
             _sandbox: dir,
         }
     };
-    let a = runner(&a, format!("10.220.{n}.1"));
+    let a = runner(&a, format!("/ip4/10.220.{n}.1/tcp/{PORT}/p2p/{relay_id}"));
     let path = "/repos/fleet/relay/issues";
     let first = a.get(path);
     assert_eq!(first.status, 200, "{}", first.body);
@@ -158,7 +158,7 @@ fn runners_without_a_route_to_each_other_share_an_entry_through_a_relay() {
         || a.stats()["connectivity"]["reachability"] == "public",
         || explain(&[&a, &relay]),
     );
-    let b = runner(&b, format!("10.221.{n}.1"));
+    let b = runner(&b, format!("/ip4/10.221.{n}.1/tcp/{PORT}"));
     let a_id = a.stats()["peer_id"].as_str().unwrap().to_string();
 
     wait_within(

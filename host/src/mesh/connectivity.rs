@@ -24,8 +24,9 @@ pub struct NatSettings {
     pub hole_punching: bool,
     /// Register at, and discover peers through, rendezvous points (peers run with `--relay`).
     pub rendezvous: bool,
-    /// Relays always reserved at, whatever AutoNAT says (`discovery.relay.relay_addrs`); each
-    /// must end in `/p2p/<peer id>`.
+    /// Relays always reserved at, whatever AutoNAT says (`discovery.relay.relay_addrs`). One
+    /// without `/p2p/<peer id>` (the seed's form) is dialled, and used once it has identified
+    /// itself as a relay.
     pub relays: Vec<Multiaddr>,
     /// New connections are refused while the process uses more than this share of the
     /// machine's memory, in percent (`network.connections.max_memory_percent`).

@@ -5,7 +5,6 @@ use super::{MeshSettings, NatSettings};
 use crate::config::P2pConfig;
 use crate::crypto::FleetKeys;
 use libp2p::Multiaddr;
-use libp2p::multiaddr::Protocol;
 use std::path::Path;
 use std::time::Duration;
 
@@ -68,14 +67,6 @@ pub fn settings(
 fn nat_settings(p2p: &P2pConfig) -> anyhow::Result<NatSettings> {
     let d = &p2p.discovery;
     let relays = multiaddrs(&d.relay_addrs, "discovery.relay.relay_addrs")?;
-    if let Some(addr) = relays
-        .iter()
-        .find(|a| !a.iter().any(|p| matches!(p, Protocol::P2p(_))))
-    {
-        anyhow::bail!(
-            "discovery.relay.relay_addrs: `{addr}` names no peer: end it with /p2p/<relay peer id>"
-        );
-    }
     Ok(NatSettings {
         autonat: d.autonat,
         relay_client: p2p.peer_discovery && d.circuit_relay,
@@ -164,17 +155,24 @@ mod tests {
     }
 
     #[test]
-    fn nat_traversal_is_on_by_default_and_a_relay_must_name_its_peer() {
+    fn nat_traversal_is_on_by_default_and_relays_must_be_multiaddrs() {
         let secret =
             |v: &str| (v == FLEET_SECRET_VAR).then(|| "0123456789abcdef-fleet".to_string());
         let nat = settings(&enabled(), Path::new("/c"), secret).unwrap().nat;
         assert!(nat.autonat && nat.relay_client && nat.hole_punching && nat.rendezvous);
         assert!(!nat.relay_server && nat.relays.is_empty());
 
+        // The seed's form, without a peer id, is taken (the peer id is learnt on connecting).
         let mut p2p = enabled();
         p2p.discovery.relay_addrs = vec!["/ip4/10.0.0.1/tcp/4001".into()];
+        let nat = settings(&p2p, Path::new("/c"), secret).unwrap().nat;
+        assert_eq!(nat.relays.len(), 1);
+        p2p.discovery.relay_addrs = vec!["10.0.0.1:4001".into()];
         let err = settings(&p2p, Path::new("/c"), secret).unwrap_err();
-        assert!(err.to_string().contains("/p2p/<relay peer id>"), "{err}");
+        assert!(
+            err.to_string().contains("discovery.relay.relay_addrs"),
+            "{err}"
+        );
 
         // Without peer discovery, no relay or rendezvous point is used to find peers.
         let mut p2p = enabled();

@@ -41,6 +41,9 @@ pub(super) struct ConnectivityState {
     settings: NatSettings,
     /// Configured relays by peer id.
     configured_relays: HashMap<PeerId, Multiaddr>,
+    /// Configured relay addresses without a peer id (the seed's form): dialled until a
+    /// connection to one tells its peer id, which moves it to `configured_relays`.
+    unnamed_relays: Vec<Multiaddr>,
     /// Peers that offered the relay hop protocol, with the address they were dialled at.
     relays: HashMap<PeerId, Multiaddr>,
     /// Circuit listeners opened through relays.
@@ -87,14 +90,19 @@ impl ConnectivityState {
         network_key: &[u8; 32],
         discovery: Vec<String>,
     ) -> Self {
-        let configured_relays = settings
+        let (named, unnamed): (Vec<_>, Vec<_>) = settings
             .relays
             .iter()
-            .filter_map(|addr| peer_of(addr).map(|peer| (peer, addr.clone())))
+            .cloned()
+            .partition(|addr| peer_of(addr).is_some());
+        let configured_relays = named
+            .into_iter()
+            .filter_map(|addr| peer_of(&addr).map(|peer| (peer, addr)))
             .collect();
         Self {
             settings,
             configured_relays,
+            unnamed_relays: unnamed,
             relays: HashMap::new(),
             listeners: HashMap::new(),
             reservations: HashSet::new(),
@@ -226,6 +234,12 @@ impl Node {
         };
         if relayed {
             tracing::info!(%peer, "relayed connection open");
+        }
+        if let Some(addr) = &dialled
+            && let Some(at) = self.net.unnamed_relays.iter().position(|a| a == addr)
+        {
+            let addr = self.net.unnamed_relays.swap_remove(at);
+            self.net.configured_relays.insert(peer, addr);
         }
         self.net.fallback.remove(&peer);
         self.net.connections.insert(
@@ -383,6 +397,9 @@ impl Node {
             if !self.swarm.is_connected(&relay) && !self.book.is_banned(&relay) {
                 self.dial(addr);
             }
+        }
+        for addr in self.net.unnamed_relays.clone() {
+            self.dial(addr);
         }
         self.reserve();
         self.rendezvous_tick();
