@@ -10,8 +10,8 @@ use crate::mesh::connectivity::{Connectivity, NatSettings, NatTraversal};
 use libp2p::core::ConnectedPoint;
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::ConnectionId;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, DialError};
 use libp2p::{Multiaddr, PeerId, autonat, dcutr, identify, relay};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -196,13 +196,9 @@ impl Node {
         for addr in listen_addrs {
             self.listening_on(addr);
         }
-        for addr in self
-            .net
-            .configured_relays
-            .values()
-            .cloned()
-            .collect::<Vec<_>>()
-        {
+        let relays = self.net.configured_relays.values();
+        let relays: Vec<Multiaddr> = relays.chain(&self.net.unnamed_relays).cloned().collect();
+        for addr in relays {
             self.dial(addr);
         }
     }
@@ -314,9 +310,14 @@ impl Node {
             .condition(PeerCondition::DisconnectedAndNotDialing)
             .addresses(first)
             .build();
-        if let Err(e) = self.swarm.dial(opts) {
-            tracing::debug!(%peer, "dial failed: {e}");
-            self.dial_failed(Some(peer));
+        match self.swarm.dial(opts) {
+            Ok(()) => {}
+            // A dial to this peer is under way: its failure falls back, not this.
+            Err(DialError::DialPeerConditionFalse(_)) => {}
+            Err(e) => {
+                tracing::debug!(%peer, "dial failed: {e}");
+                self.dial_failed(Some(peer));
+            }
         }
     }
 
