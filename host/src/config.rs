@@ -86,6 +86,9 @@ pub struct NetworkConfig {
     pub connection_timeout_secs: u32,
     /// Time allowed to fetch a body from a peer before going upstream, in milliseconds.
     pub fetch_timeout_ms: u32,
+    /// New mesh connections are refused while the process uses more than this percentage of
+    /// the machine's memory (`network.connections.max_memory_percent`, 1-100).
+    pub max_memory_percent: u8,
 }
 
 /// Discovery methods (`discovery.methods.*`).
@@ -107,6 +110,15 @@ pub struct DiscoveryConfig {
     pub autonat: bool,
     /// Upgrade relayed connections to direct ones (seed `discovery.methods.hole_punching`).
     pub hole_punching: bool,
+    /// Register at, and discover peers through, rendezvous points: peers run with `--relay`
+    /// (`discovery.methods.rendezvous`).
+    pub rendezvous: bool,
+    /// Be a relay and rendezvous point for the fleet (`discovery.relay.enable_server`, env
+    /// `GHMESH_RELAY`, `ghmesh serve --relay`).
+    pub relay_server: bool,
+    /// Relays to reserve at whatever AutoNAT says, as multiaddrs, best ending in
+    /// `/p2p/<peer id>` (`discovery.relay.relay_addrs`, env `GHMESH_RELAY_ADDRS`).
+    pub relay_addrs: Vec<String>,
 }
 
 /// Mesh security (`security.encryption.*`).
@@ -214,6 +226,7 @@ const DEFAULT_LISTEN_PORT: u16 = 4001;
 const DEFAULT_MAX_PEERS: u32 = 128;
 const DEFAULT_CONNECTION_TIMEOUT_SECS: u32 = 30;
 const DEFAULT_FETCH_TIMEOUT_MS: u32 = 5_000;
+const DEFAULT_MAX_MEMORY_PERCENT: u8 = 90;
 const DEFAULT_PBKDF2_ITERATIONS: u32 = 100_000;
 const DEFAULT_MAX_CONTENT_SIZE: u64 = 100 << 20;
 /// The one payload cipher ghmesh implements; a file may name it (the seed did) but not change it.
@@ -309,15 +322,19 @@ impl Config {
                     max_peers: DEFAULT_MAX_PEERS,
                     connection_timeout_secs: DEFAULT_CONNECTION_TIMEOUT_SECS,
                     fetch_timeout_ms: DEFAULT_FETCH_TIMEOUT_MS,
+                    max_memory_percent: DEFAULT_MAX_MEMORY_PERCENT,
                 },
                 discovery: DiscoveryConfig {
                     mdns: true,
                     bootstrap: true,
                     kademlia: true,
                     github_cache: true,
-                    circuit_relay: false,
-                    autonat: false,
-                    hole_punching: false,
+                    circuit_relay: true,
+                    autonat: true,
+                    hole_punching: true,
+                    rendezvous: true,
+                    relay_server: false,
+                    relay_addrs: Vec::new(),
                 },
                 security: SecurityConfig {
                     encryption: true,

@@ -6,17 +6,20 @@
 //! nothing of HTTP; the proxy decides what to announce and what to accept.
 //!
 //! - [`swarm`]: TCP + pnet (fleet key) + noise + yamux; gossipsub, request-response, identify,
-//!   ping, mDNS, block list.
+//!   ping, mDNS, block list; relay (client and `--relay` server), AutoNAT, DCUtR, rendezvous,
+//!   connection and memory limits.
 //! - [`wire`]: messages, sealing (AES-256-GCM via [`crate::crypto`]), versions, size bounds,
 //!   verification of bodies against their CIDs.
 //! - [`scan`]: CodeQL results on their own topic and protocol, SARIF checked against its CID.
 //! - [`codec`]: bounded frames of `/github-cache/fetch/1.0.0` and `/github-cache/codeql/1.0.0`.
 //! - [`peers`]: the peer book (addresses, RTT, faults, bans) and the known-peers file.
+//! - [`connectivity`]: NAT-traversal settings and the `connectivity` stats.
 //! - [`identity`]: the persisted node key.
 //! - [`setup`]: configuration and the fleet secret to [`MeshSettings`].
 //! - [`registry`]: discovery through GitHub's Actions cache (sealed records of who listens where).
 
 mod codec;
+pub mod connectivity;
 mod identity;
 mod node;
 mod peers;
@@ -28,6 +31,7 @@ mod swarm;
 mod traffic;
 pub mod wire;
 
+pub use connectivity::{Connectivity, NatSettings, NatTraversal};
 pub use libp2p::PeerId;
 pub use peers::PeerInfo;
 pub use routing::Held;
@@ -67,6 +71,8 @@ pub struct MeshSettings {
     pub max_peers: usize,
     /// Lookups through Kademlia provider records instead of asking every connected peer.
     pub kademlia: bool,
+    /// NAT traversal (AutoNAT, relay, hole punching, rendezvous) and the memory bound.
+    pub nat: NatSettings,
 }
 
 /// What peers ask of, and tell, this node. The proxy handles them with its store.
@@ -180,6 +186,9 @@ pub struct MeshStatus {
     /// Discovery through the Actions cache.
     #[serde(default)]
     pub registry: registry::RegistryStatus,
+    /// Reachability, relays, hole punching and discovery methods.
+    #[serde(default)]
+    pub connectivity: Connectivity,
 }
 
 /// Announcement delays kept for [`MeshStatus::announcement_delay_ms`].
@@ -448,6 +457,9 @@ impl Mesh {
             Ok(registry) => registry.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
+        if status.registry.enabled {
+            status.connectivity.add_discovery("github_cache");
+        }
         status
     }
 }

@@ -1,11 +1,13 @@
 //! Helpers for ghmesh's system tests: paths of the test-only components, a runner for the
 //! `ghmesh` binary in an isolated working directory, the third-party rig ([`rig`]), the fleet
-//! mesh helpers ([`fleet`]), the polling-workload benchmark harness ([`polling`]), the fleet-mesh
-//! scale run ([`scale`]), a test GitHub Actions OIDC issuer ([`oidc_issuer`]) and a local GitHub
-//! Actions cache service ([`actions_cache_server`]).
+//! mesh helpers ([`fleet`]), network namespaces with routers and NAT ([`netns`]), the
+//! polling-workload benchmark harness ([`polling`]), the fleet-mesh scale run ([`scale`]), a test
+//! GitHub Actions OIDC issuer ([`oidc_issuer`]) and a local GitHub Actions cache service
+//! ([`actions_cache_server`]).
 
 pub mod actions_cache_server;
 pub mod fleet;
+pub mod netns;
 pub mod oidc_issuer;
 pub mod polling;
 pub mod rig;

@@ -21,6 +21,7 @@ mod mesh;
 mod mesh_faults;
 mod mesh_mdns;
 mod mesh_registry;
+mod mesh_relay;
 mod mesh_routing;
 mod metrics;
 mod policy_cli;

@@ -7,64 +7,13 @@ use ghmesh_system_tests::fleet::{
     CountingUpstream, NodeConfig, curl_in, mesh_sandbox, wait_or_explain,
 };
 use ghmesh_system_tests::ghmesh_bin;
+use ghmesh_system_tests::netns::{available, ip};
 use ghmesh_system_tests::rig::{Exchange, FIXTURE_TOKEN, Serve};
 use std::process::Command;
 
-/// Runs `ip args`, panicking with its error output on failure.
-fn ip(args: &[&str]) {
-    let output = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        output.status.success(),
-        "ip {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Why network namespaces cannot be made here, if they cannot.
-fn netns_unavailable() -> Option<String> {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
-        return Some("it must run as root to create network namespaces".into());
-    }
-    if !Command::new("ip")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        return Some("`ip` (iproute2) is not installed".into());
-    }
-    // Root without CAP_NET_ADMIN (an unprivileged container) cannot either.
-    let probe = format!("ghm{}p", std::process::id() % 100_000);
-    let made = match Command::new("ip").args(["netns", "add", &probe]).output() {
-        Ok(made) => made,
-        Err(e) => return Some(format!("`ip netns add` did not run: {e}")),
-    };
-    if !made.status.success() {
-        let why = String::from_utf8_lossy(&made.stderr).trim().to_string();
-        return Some(format!("`ip netns add` failed: {why}"));
-    }
-    let _ = Command::new("ip").args(["netns", "del", &probe]).status();
-    None
-}
-
-/// Whether namespaces can be made here. `false` only when the environment says to skip; a
-/// machine that cannot run the test otherwise fails it with the reason.
+/// Whether namespaces can be made here (see [`available`]).
 fn netns_available() -> bool {
-    let Some(missing) = netns_unavailable() else {
-        return true;
-    };
-    if std::env::var("GHMESH_SKIP_NETNS").as_deref() == Ok("1") {
-        eprintln!("SKIPPED mesh_mdns: {missing} (GHMESH_SKIP_NETNS=1)");
-        return false;
-    }
-    panic!(
-        "the mDNS test cannot run: {missing}; run the system tests as root with iproute2, or set \
-         GHMESH_SKIP_NETNS=1 to skip it knowingly"
-    );
+    available("mesh_mdns", false)
 }
 
 /// Two namespaces `a` and `b` joined by a veth pair (10.213.N.1 and .2, for the mesh), and a

@@ -188,6 +188,12 @@ fn seed_files_load_with_seed_meanings_and_sources() {
             P2P,
             "security.content_verification.max_content_size",
         ),
+        (
+            "discovery.relay.relay_addrs",
+            json!(["/ip4/198.51.100.7/tcp/4001"]),
+            P2P,
+            "discovery.relay.relay_addrs",
+        ),
     ] {
         assert_from(&shown, key, value, file, file_key);
     }
@@ -230,11 +236,7 @@ fn unused_seed_keys_are_listed_and_warned_about() {
         (P2P, "network.listen.transports", json!(["tcp", "quic"])),
         (P2P, "network.connections.keepalive_interval", json!(45)),
         (P2P, "discovery.github.repository", Value::Null),
-        (
-            P2P,
-            "discovery.relay.relay_addrs",
-            json!(["/ip4/198.51.100.7/tcp/4001"]),
-        ),
+        (P2P, "discovery.relay.hop_limit", json!(2)),
         (P2P, "security.access_control.peer_allowlist", json!([])),
         (
             P2P,

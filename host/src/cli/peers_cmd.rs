@@ -54,6 +54,12 @@ fn render(status: &MeshStatus) -> String {
         status.connected_peers,
         status.peers.len()
     );
+    let c = &status.connectivity;
+    let _ = writeln!(
+        out,
+        "reachable  {} ({} through relays, {} hole-punched)",
+        c.reachability, c.relay_peers, c.nat_traversal.direct_upgrades
+    );
     let routing = &status.routing;
     if routing.enabled {
         let _ = writeln!(
@@ -97,6 +103,8 @@ fn render(status: &MeshStatus) -> String {
     for peer in peers {
         let state = if peer.banned {
             "banned"
+        } else if peer.connected && peer.relayed {
+            "relayed"
         } else if peer.connected {
             "connected"
         } else {
@@ -174,5 +182,31 @@ mod tests {
         assert!(rows[1].ends_with("/ip4/10.0.0.2/tcp/4001"), "{text}");
         assert!(rows[2].contains("banned"), "{text}");
         assert!(rows[2].contains(" 3  -"), "{text}");
+    }
+
+    #[test]
+    fn a_peer_reached_only_through_a_relay_shows_as_relayed() {
+        let mut status = MeshStatus {
+            connected_peers: 1,
+            peers: vec![PeerInfo {
+                peer_id: "12D3KooWcccc".into(),
+                connected: true,
+                relayed: true,
+                ..PeerInfo::default()
+            }],
+            ..MeshStatus::default()
+        };
+        status.connectivity.reachability = "private".into();
+        status.connectivity.relay_peers = 1;
+        let text = render(&status);
+        assert!(
+            text.contains("reachable  private (1 through relays, 0 hole-punched)"),
+            "{text}"
+        );
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("12D3KooWcccc"))
+            .unwrap();
+        assert!(row.contains("relayed"), "{text}");
     }
 }

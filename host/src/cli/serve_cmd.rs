@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// Also serve on this unix socket (for gh's http_unix_socket setting).
     #[arg(long, value_name = "PATH")]
     pub unix_socket: Option<PathBuf>,
+    /// Relay for runners of the fleet behind NAT, and be their rendezvous point; for a node
+    /// the runners can reach (config `discovery.relay.enable_server`, env GHMESH_RELAY).
+    #[arg(long)]
+    pub relay: bool,
 }
 
 /// Runs the proxy until SIGINT or SIGTERM.
@@ -35,11 +39,16 @@ pub fn run(args: ServeArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let (mesh, peer_events) = if config.p2p.enabled {
+    if args.relay && !config.p2p.enabled {
+        anyhow::bail!("--relay needs the fleet mesh: enable it (p2p.enabled, ENABLE_P2P_CACHE)");
+    }
+    let mut p2p = config.p2p.clone();
+    p2p.discovery.relay_server |= args.relay;
+    let (mesh, peer_events) = if p2p.enabled {
         let env = |var: &str| std::env::var(var).ok();
-        let settings = mesh::setup::settings(&config.p2p, &config.cache.dir, env)?;
+        let settings = mesh::setup::settings(&p2p, &config.cache.dir, env)?;
         let registry = mesh::registry::RegistrySettings::from_env(
-            config.p2p.peer_discovery && config.p2p.discovery.github_cache,
+            p2p.peer_discovery && p2p.discovery.github_cache,
             settings.max_peers,
             env,
         )?;

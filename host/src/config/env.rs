@@ -20,6 +20,8 @@ const DEFAULT_TTL: &str = "CACHE_DEFAULT_TTL";
 const LISTEN_PORT: [&str; 2] = ["P2P_LISTEN_PORT", "CACHE_LISTEN_PORT"];
 const BOOTSTRAP_PEERS: &str = "CACHE_BOOTSTRAP_PEERS";
 const P2P_LISTEN: &str = "GHMESH_P2P_LISTEN";
+const RELAY_SERVER: &str = "GHMESH_RELAY";
+const RELAY_ADDRS: &str = "GHMESH_RELAY_ADDRS";
 const P2P_MDNS: &str = "GHMESH_P2P_MDNS";
 const P2P_KADEMLIA: &str = "GHMESH_P2P_KADEMLIA";
 const CACHE_DIR: &str = "CACHE_DIR";
@@ -253,6 +255,18 @@ pub(super) fn apply(
         "discovery.methods.kademlia",
         parse_bool,
     )?;
+    l.set(
+        &mut p2p.discovery.relay_server,
+        &[RELAY_SERVER],
+        "discovery.relay.enable_server",
+        parse_bool,
+    )?;
+    l.set(
+        &mut p2p.discovery.relay_addrs,
+        &[RELAY_ADDRS],
+        "discovery.relay.relay_addrs",
+        parse_peers,
+    )?;
 
     // Each component variable has a mandatory `<NAME>_SHA256` companion.
     l.pin(
@@ -407,6 +421,21 @@ mod tests {
 
         let c = load(&[("ENABLE_P2P_CACHE", ""), ("CACHE_ENABLE_P2P", "true")]).unwrap();
         assert!(c.p2p.enabled);
+    }
+
+    #[test]
+    fn relay_variables_make_a_relay_or_name_relays() {
+        let c = load(&[("GHMESH_RELAY", "1")]).unwrap();
+        assert!(c.p2p.discovery.relay_server);
+        let relays = "/ip4/10.0.0.1/tcp/4001/p2p/A, /ip4/10.0.0.2/tcp/4001/p2p/B";
+        let c = load(&[("GHMESH_RELAY_ADDRS", relays)]).unwrap();
+        assert_eq!(
+            c.p2p.discovery.relay_addrs,
+            [
+                "/ip4/10.0.0.1/tcp/4001/p2p/A",
+                "/ip4/10.0.0.2/tcp/4001/p2p/B"
+            ]
+        );
     }
 
     #[test]

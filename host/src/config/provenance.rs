@@ -287,6 +287,22 @@ pub(super) fn entries(config: &Config) -> Vec<Entry> {
         "discovery.methods.hole_punching",
         Value::Bool(methods.hole_punching),
     );
+    c.push(
+        "discovery.methods.rendezvous",
+        Value::Bool(methods.rendezvous),
+    );
+    c.push(
+        "discovery.relay.enable_server",
+        Value::Bool(methods.relay_server),
+    );
+    c.push(
+        "discovery.relay.relay_addrs",
+        Value::List(methods.relay_addrs.clone()),
+    );
+    c.push(
+        "network.connections.max_memory_percent",
+        Value::Int(net.max_memory_percent.into()),
+    );
     let sec = &p2p.security;
     c.push("security.encryption.enabled", Value::Bool(sec.encryption));
     c.push(

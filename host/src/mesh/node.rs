@@ -2,6 +2,7 @@
 //! [`MeshEvent`]s after checking it, and charges faults to the peers that sent garbage.
 //! CodeQL results (their topic, protocol and pending requests) are handled in [`scans`].
 
+mod connectivity;
 mod routing;
 mod scans;
 
@@ -74,6 +75,8 @@ struct Node {
     delays: std::collections::VecDeque<u64>,
     /// Provider records and DHT queries.
     routing: routing::Routing,
+    /// Relays, reachability, hole punching, rendezvous.
+    net: connectivity::ConnectivityState,
 }
 
 /// Builds the swarm, binds every listener and spawns the task. Returns the node's peer id.
@@ -96,6 +99,8 @@ pub(super) async fn start(
             connection_timeout: settings.connection_timeout,
             max_response_bytes: settings.max_body_bytes + 64 * 1024,
             scan_request_timeout: settings.fetch_timeout.max(super::SARIF_FETCH_TIMEOUT),
+            max_peers: settings.max_peers.max(1),
+            nat: settings.nat.clone(),
         },
     )?;
     let topic = gossipsub::IdentTopic::new(TOPIC);
@@ -149,8 +154,14 @@ pub(super) async fn start(
         requests: HashMap::new(),
         delays: std::collections::VecDeque::new(),
         routing: routing::Routing::default(),
+        net: connectivity::ConnectivityState::new(
+            settings.nat.clone(),
+            &settings.keys.network_key(),
+            discovery_methods(&settings),
+        ),
     };
     node.status.routing.enabled = settings.kademlia;
+    node.connectivity_started(&listen_addrs);
     for (peer, addr) in node.known.read() {
         if peer != peer_id {
             node.book.add_addresses(peer, [addr.clone()]);
@@ -162,6 +173,21 @@ pub(super) async fn start(
     }
     tokio::spawn(node.run(command_rx));
     Ok(peer_id)
+}
+
+/// The discovery methods configured here (the NAT-traversal ones are added by [`connectivity`]).
+fn discovery_methods(settings: &MeshSettings) -> Vec<String> {
+    let mut methods = Vec::new();
+    if settings.mdns {
+        methods.push("mdns".to_string());
+    }
+    if !settings.bootstrap.is_empty() {
+        methods.push("bootstrap".to_string());
+    }
+    if settings.kademlia {
+        methods.push("kademlia".to_string());
+    }
+    methods
 }
 
 fn now_ms() -> u64 {
@@ -189,11 +215,19 @@ impl Node {
         tracing::debug!("mesh node stopped");
     }
 
+    /// Dials from the listen port, so a peer (a relay, AutoNAT) observes the address a NAT
+    /// maps that port to: the address hole punching needs.
     fn dial(&mut self, addr: Multiaddr) {
-        // From a new port, not the listen port (libp2p's default reuses it): two nodes that find
-        // each other at the same moment (mDNS answers reach both at once) would otherwise open one
-        // TCP connection from both ends, both negotiate as the dialer, and both dials fail.
-        // Nothing redials a peer found by mDNS, so they would stay apart for minutes.
+        let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
+        if let Err(e) = self.swarm.dial(opts) {
+            tracing::debug!(%addr, "dial failed: {e}");
+        }
+    }
+
+    /// Dials a peer found by mDNS from a new port, not the listen port: two nodes that find
+    /// each other at the same moment (mDNS answers reach both at once) would otherwise open one
+    /// TCP connection from both ends, both negotiate as the dialer, and both dials fail.
+    fn dial_new_port(&mut self, addr: Multiaddr) {
         let opts = DialOpts::unknown_peer_id()
             .address(addr.clone())
             .allocate_new_port()
@@ -228,6 +262,7 @@ impl Node {
                 }
             }
         }
+        self.connectivity_tick();
         if let Err(e) = self.book.persist(&self.known) {
             tracing::warn!("writing known peers failed: {e}");
         }
@@ -281,6 +316,11 @@ impl Node {
                 status.connected_peers = self.book.connected().len();
                 status.announcement_delay_ms = super::DelaySummary::of(self.delays.iter().copied());
                 self.routing_status(&mut status.routing);
+                status.connectivity = self.net.snapshot(self.book.known_peers());
+                let relayed = self.net.relayed_peers();
+                for peer in &mut status.peers {
+                    peer.relayed = relayed.contains(&peer.peer_id);
+                }
                 let _ = reply.send(status);
             }
         }
@@ -417,8 +457,11 @@ impl Node {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
+                connection_id,
+                endpoint,
                 ..
             } => {
+                self.connection_opened(peer_id, connection_id, &endpoint);
                 if num_established.get() == 1 && self.book.connected().len() >= self.max_peers {
                     tracing::info!(peer = %peer_id, "peer limit reached; disconnecting");
                     let _ = self.swarm.disconnect_peer_id(peer_id);
@@ -429,13 +472,20 @@ impl Node {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                num_established,
+                connection_id,
                 ..
             } => {
-                tracing::info!(peer = %peer_id, "peer disconnected");
-                self.book.set_connected(peer_id, false);
+                self.connection_gone(peer_id, connection_id);
+                if num_established == 0 {
+                    tracing::info!(peer = %peer_id, "peer disconnected");
+                    self.book.set_connected(peer_id, false);
+                }
             }
+            SwarmEvent::OutgoingConnectionError { peer_id, .. } => self.dial_failed(peer_id),
+            SwarmEvent::ListenerClosed { listener_id, .. } => self.listener_gone(listener_id),
             SwarmEvent::NewListenAddr { address, .. } => {
+                self.listening_on(&address);
                 let shown = format!("{address}/p2p/{}", self.status.peer_id);
                 if !self.status.listen_addrs.contains(&shown) {
                     self.status.listen_addrs.push(shown);
@@ -467,6 +517,7 @@ impl Node {
             BehaviourEvent::Scans(event) => self.scan_event(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 self.routing_learned(peer_id, &info);
+                self.identified(peer_id, &info);
                 self.book.add_addresses(peer_id, info.listen_addrs);
             }
             BehaviourEvent::Kad(event) => self.kad_event(event),
@@ -480,10 +531,16 @@ impl Node {
                     if !self.swarm.is_connected(&peer) && !self.book.is_banned(&peer) {
                         tracing::info!(%peer, %addr, "discovered by mDNS");
                         self.book.add_addresses(peer, [addr.clone()]);
-                        self.dial(addr.with_p2p(peer).unwrap_or_else(|a| a));
+                        self.dial_new_port(addr.with_p2p(peer).unwrap_or_else(|a| a));
                     }
                 }
             }
+            BehaviourEvent::RelayClient(event) => self.relay_client_event(event),
+            BehaviourEvent::RelayServer(event) => self.relay_server_event(event),
+            BehaviourEvent::Autonat(event) => self.autonat_event(event),
+            BehaviourEvent::Dcutr(event) => self.dcutr_event(event),
+            BehaviourEvent::Rendezvous(event) => self.rendezvous_event(event),
+            BehaviourEvent::RendezvousServer(event) => self.rendezvous_server_event(event),
             _ => {}
         }
     }

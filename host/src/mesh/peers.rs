@@ -35,6 +35,9 @@ pub struct PeerInfo {
     pub served_by_us: u64,
     /// Announcements received from this peer.
     pub announcements: u64,
+    /// Whether its open connections all run through a relay (no direct path yet).
+    #[serde(default)]
+    pub relayed: bool,
 }
 
 /// The peer book. Owned by the network task; others see snapshots.
@@ -149,6 +152,11 @@ impl PeerBook {
     /// Counts an announcement from `peer`.
     pub fn announced(&mut self, peer: PeerId) {
         self.entry(peer).announcements += 1;
+    }
+
+    /// Every peer met.
+    pub fn known_peers(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.peers.keys().copied()
     }
 
     /// A snapshot of every peer.

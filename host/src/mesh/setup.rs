@@ -1,7 +1,7 @@
 //! From configuration to [`MeshSettings`]: where the fleet secret comes from, which addresses to
 //! listen on and dial. Fails closed: no secret, no mesh.
 
-use super::MeshSettings;
+use super::{MeshSettings, NatSettings};
 use crate::config::P2pConfig;
 use crate::crypto::FleetKeys;
 use libp2p::Multiaddr;
@@ -25,14 +25,6 @@ pub fn settings(
             "security.encryption.enabled is false, but ghmesh always seals mesh payloads: \
              remove the setting or disable the mesh"
         );
-    }
-    let later = [
-        ("circuit_relay", p2p.discovery.circuit_relay),
-        ("autonat", p2p.discovery.autonat),
-        ("hole_punching", p2p.discovery.hole_punching),
-    ];
-    for (method, _) in later.iter().filter(|(_, on)| *on) {
-        tracing::warn!("discovery.methods.{method} is not implemented yet; ignored");
     }
     let secret = fleet_secret(p2p.security.use_github_token, &env)?;
     let keys = FleetKeys::derive(secret.as_bytes(), p2p.security.pbkdf2_iterations)
@@ -60,6 +52,27 @@ pub fn settings(
         max_body_bytes: usize::try_from(p2p.security.max_content_size).unwrap_or(usize::MAX),
         max_peers: usize::try_from(p2p.network.max_peers).unwrap_or(usize::MAX),
         kademlia: p2p.peer_discovery && p2p.discovery.kademlia,
+        nat: nat_settings(p2p)?,
+    })
+}
+
+/// Relay, AutoNAT, hole punching and rendezvous. Discovery through relays and rendezvous
+/// points follows `p2p.peer_discovery`; being a relay does not.
+fn nat_settings(p2p: &P2pConfig) -> anyhow::Result<NatSettings> {
+    let d = &p2p.discovery;
+    let relays = multiaddrs(&d.relay_addrs, "discovery.relay.relay_addrs")?;
+    Ok(NatSettings {
+        autonat: d.autonat,
+        relay_client: p2p.peer_discovery && d.circuit_relay,
+        relay_server: d.relay_server,
+        hole_punching: d.hole_punching,
+        rendezvous: p2p.peer_discovery && d.rendezvous,
+        relays: if p2p.peer_discovery && d.circuit_relay {
+            relays
+        } else {
+            Vec::new()
+        },
+        max_memory_percent: p2p.network.max_memory_percent,
     })
 }
 
@@ -133,6 +146,37 @@ mod tests {
         let err = settings(&p2p, Path::new("/c"), secret).unwrap_err();
         assert!(err.to_string().contains("network.bootstrap_peers"), "{err}");
         assert!(!err.to_string().contains("0123456789abcdef-fleet"));
+    }
+
+    #[test]
+    fn nat_traversal_is_on_by_default_and_relays_must_be_multiaddrs() {
+        let secret =
+            |v: &str| (v == FLEET_SECRET_VAR).then(|| "0123456789abcdef-fleet".to_string());
+        let nat = settings(&enabled(), Path::new("/c"), secret).unwrap().nat;
+        assert!(nat.autonat && nat.relay_client && nat.hole_punching && nat.rendezvous);
+        assert!(!nat.relay_server && nat.relays.is_empty());
+
+        // The seed's form, without a peer id, is taken (the peer id is learnt on connecting).
+        let mut p2p = enabled();
+        p2p.discovery.relay_addrs = vec!["/ip4/10.0.0.1/tcp/4001".into()];
+        let nat = settings(&p2p, Path::new("/c"), secret).unwrap().nat;
+        assert_eq!(nat.relays.len(), 1);
+        p2p.discovery.relay_addrs = vec!["10.0.0.1:4001".into()];
+        let err = settings(&p2p, Path::new("/c"), secret).unwrap_err();
+        assert!(
+            err.to_string().contains("discovery.relay.relay_addrs"),
+            "{err}"
+        );
+
+        // Without peer discovery, no relay or rendezvous point is used to find peers.
+        let mut p2p = enabled();
+        p2p.peer_discovery = false;
+        p2p.discovery.relay_addrs = vec![
+            "/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X"
+                .into(),
+        ];
+        let nat = settings(&p2p, Path::new("/c"), secret).unwrap().nat;
+        assert!(!nat.relay_client && !nat.rendezvous && nat.relays.is_empty());
     }
 
     #[test]

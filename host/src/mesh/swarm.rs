@@ -1,6 +1,9 @@
 //! The libp2p stack: TCP, then the private-network handshake (pnet, keyed from the fleet secret:
 //! a node without it cannot complete a connection), then noise and yamux; and the behaviours
-//! the mesh runs on it.
+//! the mesh runs on it. Relayed connections (circuit relay v2) run noise and yamux inside a
+//! stream of a pnet connection to the relay; the NAT-traversal behaviours are built in [`nat`].
+
+mod nat;
 
 use super::codec::{FETCH_PROTOCOL, FrameCodec, SCAN_PROTOCOL};
 use super::scan::{MAX_SCAN_REQUEST_BYTES, MAX_SCAN_RESPONSE_BYTES};
@@ -10,8 +13,9 @@ use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    Swarm, SwarmBuilder, Transport, allow_block_list, gossipsub, identify, identity, kad, mdns,
-    noise, ping, request_response, tcp, yamux,
+    Swarm, SwarmBuilder, Transport, allow_block_list, autonat, connection_limits, dcutr, gossipsub,
+    identify, identity, kad, mdns, memory_connection_limits, noise, ping, relay, rendezvous,
+    request_response, tcp, yamux,
 };
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -28,6 +32,10 @@ const IDENTIFY_PROTOCOL: &str = "/ghmesh/1.0.0";
 pub struct Behaviour {
     /// Peers banned for repeated faults.
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    /// Bounds on connections: per peer, pending incoming and in total.
+    pub limits: connection_limits::Behaviour,
+    /// No new connections while the process holds too much of the machine's memory.
+    pub memory: memory_connection_limits::Behaviour,
     /// Announcements and invalidations.
     pub gossipsub: gossipsub::Behaviour,
     /// `/github-cache/fetch/1.0.0`.
@@ -42,6 +50,18 @@ pub struct Behaviour {
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     /// Content routing (provider records), when enabled: see [`super::routing`].
     pub kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
+    /// Reservations at relays and circuits through them.
+    pub relay_client: relay::client::Behaviour,
+    /// Relaying for others, with `--relay`.
+    pub relay_server: Toggle<relay::Behaviour>,
+    /// Reachability probes (AutoNAT v1).
+    pub autonat: Toggle<autonat::Behaviour>,
+    /// Hole punching of relayed connections.
+    pub dcutr: Toggle<dcutr::Behaviour>,
+    /// Registration at and discovery through rendezvous points.
+    pub rendezvous: Toggle<rendezvous::client::Behaviour>,
+    /// Being a rendezvous point, with `--relay`.
+    pub rendezvous_server: Toggle<rendezvous::server::Behaviour>,
 }
 
 /// Tunables of the stack.
@@ -61,6 +81,10 @@ pub struct StackSettings {
     pub max_response_bytes: usize,
     /// Time allowed to answer a CodeQL request (a SARIF of up to 32 MiB).
     pub scan_request_timeout: Duration,
+    /// Most peers kept connected (bounds connections in total).
+    pub max_peers: usize,
+    /// NAT traversal and memory bound.
+    pub nat: super::NatSettings,
 }
 
 /// Builds the swarm for `keypair`.
@@ -85,7 +109,8 @@ pub fn build(
                 )
             },
         )?
-        .with_behaviour(|key| behaviour(key, settings))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)?
+        .with_behaviour(|key, relay_client| behaviour(key, relay_client, settings))?
         // Idle connections are kept: a fleet is small and peers are needed again within seconds.
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(24 * 3600)))
         .build();
@@ -94,6 +119,7 @@ pub fn build(
 
 fn behaviour(
     key: &identity::Keypair,
+    relay_client: relay::client::Behaviour,
     settings: &StackSettings,
 ) -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
     let peer_id = key.public().to_peer_id();
@@ -125,6 +151,8 @@ fn behaviour(
     };
     Ok(Behaviour {
         blocked: allow_block_list::Behaviour::default(),
+        limits: nat::connection_limits(settings.max_peers, settings.nat.relay_server),
+        memory: nat::memory_limits(settings.nat.max_memory_percent),
         gossipsub,
         fetch,
         scans,
@@ -134,6 +162,28 @@ fn behaviour(
         kad: settings
             .kademlia
             .then(|| super::routing::behaviour(peer_id))
+            .into(),
+        relay_client,
+        relay_server: settings
+            .nat
+            .relay_server
+            .then(|| nat::relay_server(peer_id))
+            .into(),
+        autonat: settings.nat.autonat.then(|| nat::autonat(peer_id)).into(),
+        dcutr: settings
+            .nat
+            .hole_punching
+            .then(|| dcutr::Behaviour::new(peer_id))
+            .into(),
+        rendezvous: settings
+            .nat
+            .rendezvous
+            .then(|| rendezvous::client::Behaviour::new(key.clone()))
+            .into(),
+        rendezvous_server: settings
+            .nat
+            .relay_server
+            .then(nat::rendezvous_server)
             .into(),
     })
 }

@@ -27,6 +27,7 @@ async fn node(secret: &[u8], bootstrap: Vec<Multiaddr>) -> TestNode {
         max_body_bytes: 1 << 20,
         max_peers: 16,
         kademlia: true,
+        nat: NatSettings::default(),
     };
     let (mesh, events) = Mesh::start(settings).await.unwrap();
     TestNode {

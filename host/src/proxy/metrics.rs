@@ -46,6 +46,12 @@ struct PeerLabels {
 #[derive(Debug, Default)]
 struct PeerFamilies {
     connected_peers: Gauge,
+    /// Peers reached only through a relay.
+    relay_peers: Gauge,
+    /// Open connections through a relay.
+    relayed_connections: Gauge,
+    /// Relayed connections upgraded to direct ones by hole punching since start.
+    direct_upgrades: Gauge,
     rtt: Family<PeerLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     faults: Family<PeerLabels, Gauge>,
     served_to_us: Family<PeerLabels, Gauge>,
@@ -166,6 +172,21 @@ impl Metrics {
             "connected_peers",
             "Fleet peers with an open connection",
             p.connected_peers.clone(),
+        );
+        r.register(
+            "relay_peers",
+            "Fleet peers reached only through a relay",
+            p.relay_peers.clone(),
+        );
+        r.register(
+            "relayed_connections",
+            "Open mesh connections that run through a relay",
+            p.relayed_connections.clone(),
+        );
+        r.register(
+            "direct_upgrades",
+            "Relayed connections replaced by direct ones through hole punching since start",
+            p.direct_upgrades.clone(),
         );
         r.register(
             "peer_rtt_seconds",
@@ -289,6 +310,13 @@ impl Metrics {
         let p = &self.peers;
         p.connected_peers
             .set(i64::try_from(mesh.connected_peers).unwrap_or(i64::MAX));
+        let nat = &mesh.connectivity;
+        p.relay_peers
+            .set(i64::try_from(nat.relay_peers).unwrap_or(i64::MAX));
+        p.relayed_connections
+            .set(i64::try_from(nat.nat_traversal.relayed_connections).unwrap_or(i64::MAX));
+        p.direct_upgrades
+            .set(i64::try_from(nat.nat_traversal.direct_upgrades).unwrap_or(i64::MAX));
         for peer in &mesh.peers {
             let labels = PeerLabels {
                 peer: peer.peer_id.clone(),
@@ -422,5 +450,22 @@ mod tests {
             again.contains("ghmesh_cache_entries 4\n"),
             "an unreadable store keeps the last values: {again}"
         );
+    }
+
+    #[test]
+    fn relay_figures_come_from_the_mesh_status() {
+        let metrics = Metrics::default();
+        let mut mesh = MeshStatus::default();
+        mesh.connectivity.relay_peers = 2;
+        mesh.connectivity.nat_traversal.relayed_connections = 3;
+        mesh.connectivity.nat_traversal.direct_upgrades = 5;
+        let text = metrics.encode(None, &HashMap::new(), Some(&mesh));
+        for line in [
+            "ghmesh_relay_peers 2\n",
+            "ghmesh_relayed_connections 3\n",
+            "ghmesh_direct_upgrades 5\n",
+        ] {
+            assert!(text.contains(line), "{line} missing from {text}");
+        }
     }
 }

@@ -73,7 +73,14 @@ impl Counts {
 
 /// The seed's `connectivity{...}`: how this node reaches and is reached by the fleet.
 fn connectivity(mesh: &MeshStatus) -> Value {
+    let c = &mesh.connectivity;
     json!({
+        "discovered_peers": c.discovered_peers,
+        "relay_peers": c.relay_peers,
+        "reachability": c.reachability,
+        "transports": c.transports,
+        "discovery": c.discovery,
+        "nat_traversal": c.nat_traversal,
         "listen_addrs": mesh.listen_addrs,
         "known_peers": mesh.peers.len(),
         "banned_peers": mesh.peers.iter().filter(|p| p.banned).count(),
@@ -104,6 +111,25 @@ mod tests {
         assert_eq!(doc["api_calls_saved"], 2);
         assert_eq!(doc["local_hits"], 2);
         assert_eq!(doc["cache_size"], 7);
+    }
+
+    #[test]
+    fn connectivity_carries_the_mesh_nat_state() {
+        let mut mesh = MeshStatus::default();
+        let c = &mut mesh.connectivity;
+        c.relay_peers = 2;
+        c.reachability = "private".into();
+        c.transports = vec!["tcp".into(), "p2p-circuit".into()];
+        c.add_discovery("rendezvous");
+        c.nat_traversal.direct_upgrades = 3;
+        let doc = Counts::default().to_json(0, json!({}), Some(&mesh));
+        let c = &doc["connectivity"];
+        assert_eq!(c["relay_peers"], 2);
+        assert_eq!(c["reachability"], "private");
+        assert_eq!(c["transports"], json!(["tcp", "p2p-circuit"]));
+        assert_eq!(c["discovery"], json!(["rendezvous"]));
+        assert_eq!(c["nat_traversal"]["direct_upgrades"], 3);
+        assert_eq!(c["discovered_peers"], 0);
     }
 
     #[test]

@@ -91,6 +91,18 @@ struct ConnectionsSection {
     /// Seconds, like `network.connection_timeout`.
     timeout: Option<u32>,
     keepalive_interval: Option<u64>,
+    max_memory_percent: Option<u8>,
+}
+
+/// `discovery.relay`: the seed's relay list, and whether this node is a relay.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "`hop_limit` and `timeout` are only type-checked")]
+struct RelaySection {
+    enable_server: Option<bool>,
+    relay_addrs: Option<Vec<String>>,
+    hop_limit: Option<u64>,
+    timeout: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,7 +117,8 @@ struct DiscoverySection {
     github: Option<seed::GithubDiscovery>,
     mdns: Option<seed::Mdns>,
     dht: Option<seed::Dht>,
-    relay: Option<seed::Relay>,
+    #[serde(default)]
+    relay: RelaySection,
     autonat: Option<seed::Autonat>,
 }
 
@@ -123,6 +136,7 @@ struct MethodsSection {
     circuit_relay: Option<bool>,
     autonat: Option<bool>,
     hole_punching: Option<bool>,
+    rendezvous: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -192,6 +206,7 @@ impl P2pFile {
         section.apply(l, p2p);
         apply_network(l, self.network, discovery.bootstrap_peers, p2p)?;
         apply_methods(l, discovery.methods, &mut p2p.discovery)?;
+        apply_relay(l, discovery.relay, &mut p2p.discovery);
         apply_security(l, self.security, &mut p2p.security)
     }
 }
@@ -232,7 +247,24 @@ fn apply_network(
     l.set(&mut net.listen_addresses, n.listen.addresses, key);
     let key = "network.fetch_timeout_ms";
     l.set(&mut net.fetch_timeout_ms, n.fetch_timeout_ms, key);
+    const MAX_MEMORY: &str = "network.connections.max_memory_percent";
+    if let Some(percent) = n.connections.max_memory_percent
+        && !(1..=100).contains(&percent)
+    {
+        let reason = format!("expected a percentage from 1 to 100, got {percent}");
+        return Err(l.invalid(MAX_MEMORY, reason));
+    }
+    let percent = n.connections.max_memory_percent;
+    l.set(&mut net.max_memory_percent, percent, MAX_MEMORY);
     Ok(())
+}
+
+/// `discovery.relay.*`: relays to use, and whether to be one.
+fn apply_relay(l: &mut Layer<'_>, r: RelaySection, d: &mut DiscoveryConfig) {
+    let key = "discovery.relay.enable_server";
+    l.set(&mut d.relay_server, r.enable_server, key);
+    let key = "discovery.relay.relay_addrs";
+    l.set(&mut d.relay_addrs, r.relay_addrs, key);
 }
 
 /// `discovery.methods.*`, where the seed said `dht` for Kademlia and `github_cache_api`.
@@ -263,6 +295,7 @@ fn apply_methods(
     l.set(&mut d.circuit_relay, m.circuit_relay, &key("circuit_relay"));
     l.set(&mut d.autonat, m.autonat, &key("autonat"));
     l.set(&mut d.hole_punching, m.hole_punching, &key("hole_punching"));
+    l.set(&mut d.rendezvous, m.rendezvous, &key("rendezvous"));
     Ok(())
 }
 
@@ -379,6 +412,36 @@ mod tests {
             parts[3].ends_with("p2p-config.yml: discovery.bootstrap_peers"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn relay_settings_and_the_memory_bound_are_read() {
+        let relay = "/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWRelay";
+        let yaml = format!(
+            "discovery:\n  relay: {{enable_server: true, relay_addrs: [{relay}], hop_limit: 2}}\n\
+             \x20 methods: {{rendezvous: false}}\n\
+             network:\n  connections: {{max_memory_percent: 75}}\n"
+        );
+        let c = load_with(P2P_FILE, &yaml).unwrap();
+        let d = &c.p2p.discovery;
+        assert!(d.relay_server && !d.rendezvous);
+        assert_eq!(d.relay_addrs, [relay]);
+        assert_eq!(c.p2p.network.max_memory_percent, 75);
+        assert!(
+            source(&c, "discovery.relay.enable_server").ends_with("discovery.relay.enable_server")
+        );
+        // The seed's hop limit is accepted, and reported as unused.
+        let unused = ignored(&c);
+        assert!(
+            unused.iter().any(|(_, k)| k == "discovery.relay.hop_limit"),
+            "{unused:?}"
+        );
+        let (_, key, msg) = failure(
+            P2P_FILE,
+            "network:\n  connections: {max_memory_percent: 0}\n",
+        );
+        assert_eq!(key, "network.connections.max_memory_percent");
+        assert!(msg.contains("1 to 100"), "{msg}");
     }
 
     #[test]

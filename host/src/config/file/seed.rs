@@ -89,15 +89,6 @@ pub(super) struct Dht {
     query_timeout: Option<u64>,
 }
 
-/// `p2p-config.yml: discovery.relay`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Relay {
-    hop_limit: Option<u64>,
-    timeout: Option<u64>,
-    relay_addrs: Option<Vec<String>>,
-}
-
 /// `p2p-config.yml: discovery.autonat`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

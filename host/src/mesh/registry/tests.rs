@@ -165,6 +165,7 @@ async fn node(dir: &tempfile::TempDir, secret: &[u8]) -> Mesh {
         max_body_bytes: 1 << 20,
         max_peers: 16,
         kademlia: true,
+        nat: crate::mesh::NatSettings::default(),
     };
     Mesh::start(settings).await.unwrap().0
 }
