@@ -21,6 +21,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
+/// Below this many connected peers, the node redials every peer it knows (with backoff).
+const MIN_CONNECTED: usize = 8;
 /// How often unreachable bootstrap peers are redialled and the known-peers file is written.
 const TICK: Duration = Duration::from_secs(3);
 
@@ -254,8 +256,14 @@ impl Node {
             }
         }
         // Peers met through mDNS, identify or the known-peers file are redialled too when their
-        // connection drops (with backoff), not only the bootstrap peers.
-        for (peer, addrs) in self.book.due_for_redial(std::time::Instant::now()) {
+        // connection drops (with backoff), not only the bootstrap peers — while the node has few
+        // peers: in a large fleet, connections the DHT opened are meant to close when idle.
+        let redial = if connected.len() < MIN_CONNECTED {
+            self.book.due_for_redial(std::time::Instant::now())
+        } else {
+            Vec::new()
+        };
+        for (peer, addrs) in redial {
             if !self.swarm.is_connected(&peer) {
                 for addr in addrs {
                     self.dial(addr.with_p2p(peer).unwrap_or_else(|a| a));

@@ -1,8 +1,8 @@
 //! Content routing for large fleets: Kademlia on a private protocol name, with provider records
 //! saying which node holds the entry under a request key.
 //!
-//! A node provides the keys it fetched from GitHub or retrieved from a peer, and a few of the
-//! keys it received by gossip (about [`REPLICAS`] per entry across the fleet), so that a record
+//! A node provides the keys it fetched from GitHub, and a few of the nodes holding a copy from a
+//! peer provide it too (about [`REPLICAS`] per entry across the fleet), so that a record
 //! survives its first holder leaving. On a local miss it asks the DHT for providers and only
 //! asks those, instead of every connected peer. Records live [`PROVIDER_TTL`] on the nodes that
 //! store them and are republished every [`REPUBLISH_INTERVAL`] while the entry is held and
@@ -10,7 +10,7 @@
 //! its remote copies lapse within the TTL. Gossip still carries announcements and
 //! invalidations.
 
-use libp2p::kad::{self, store::MemoryStore, store::MemoryStoreConfig};
+use libp2p::kad::{self, KBucketKey, store::MemoryStore, store::MemoryStoreConfig};
 use libp2p::{PeerId, StreamProtocol};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -22,11 +22,11 @@ pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ghmesh/kad/1.0.0"
 pub const PROVIDER_TTL: Duration = Duration::from_secs(10 * 60);
 /// How often a node republishes the records of the keys it still provides.
 pub const REPUBLISH_INTERVAL: Duration = Duration::from_secs(4 * 60);
-/// Providers wanted per entry besides its first holder; a node that received the entry by
-/// gossip provides it with probability `REPLICAS / fleet size`.
+/// Providers wanted per entry besides the node that fetched it from GitHub: the nodes closest
+/// to the key that hold a copy (see [`provides_copy`]).
 pub const REPLICAS: usize = 4;
 /// Providers asked at once during one lookup; more are asked as these fail or miss.
-pub const PARALLEL_ASKS: usize = 3;
+pub const PARALLEL_ASKS: usize = 2;
 /// Providers asked in all during one lookup.
 pub const MAX_ASKS: usize = 8;
 /// Keys this node may provide at once; beyond it, the oldest are no longer provided.
@@ -43,10 +43,11 @@ pub fn record_key(key: &str) -> kad::RecordKey {
 /// Why this node holds an entry it may provide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Held {
-    /// Fetched from GitHub, or retrieved from a peer on a miss: always provided.
+    /// Fetched from GitHub: always provided.
     Fetched,
-    /// Received in a peer's announcement: provided by a few nodes only.
-    Announced,
+    /// A copy from a peer (an announcement, or the answer to a lookup): provided by a few
+    /// nodes only, so the fleet does not pay a provider record per node per entry.
+    Copied,
 }
 
 /// The Kademlia behaviour, in server mode (every fleet node answers DHT queries), with the
@@ -60,8 +61,7 @@ pub fn behaviour(peer_id: PeerId) -> kad::Behaviour<MemoryStore> {
         // Values are not stored in the DHT: bodies travel over the fetch protocol, sealed.
         .set_record_ttl(Some(PROVIDER_TTL))
         .set_publication_interval(None)
-        .set_replication_interval(None)
-        .set_periodic_bootstrap_interval(Some(Duration::from_secs(60)));
+        .set_replication_interval(None);
     let store = MemoryStore::with_config(
         peer_id,
         MemoryStoreConfig {
@@ -78,11 +78,22 @@ pub fn behaviour(peer_id: PeerId) -> kad::Behaviour<MemoryStore> {
     kad
 }
 
-/// Whether a node that received an entry by gossip provides it too, given how many fleet nodes
-/// it knows of: about [`REPLICAS`] nodes per entry do, chosen independently at random.
-pub fn provide_announced(known_nodes: usize, roll: f64) -> bool {
-    let fleet = (known_nodes + 1) as f64;
-    roll < REPLICAS as f64 / fleet
+/// Whether this node provides a copy it got from a peer: only when it is one of the
+/// [`REPLICAS`] nodes closest (Kademlia XOR distance) to the key among the nodes it knows, so
+/// about that many nodes of the fleet provide each entry, chosen the same way by all of them.
+pub fn provides_copy(
+    local: PeerId,
+    known: impl IntoIterator<Item = KBucketKey<PeerId>>,
+    key: &kad::RecordKey,
+) -> bool {
+    let target = KBucketKey::new(key.clone());
+    let mine = KBucketKey::from(local).distance(&target);
+    known
+        .into_iter()
+        .filter(|peer| peer.distance(&target) < mine)
+        .take(REPLICAS)
+        .count()
+        < REPLICAS
 }
 
 #[cfg(test)]
@@ -98,12 +109,23 @@ mod tests {
     }
 
     #[test]
-    fn small_fleets_provide_everything_large_ones_a_few_replicas() {
-        // Four peers or fewer: every node provides.
-        assert!(provide_announced(3, 0.99));
-        // A hundred nodes: about four in a hundred rolls provide.
-        let rolls = (0..10_000).map(|i| f64::from(i) / 10_000.0);
-        let providing = rolls.filter(|&r| provide_announced(99, r)).count();
-        assert_eq!(providing, 400);
+    fn only_the_nodes_closest_to_a_key_provide_copies() {
+        let nodes: Vec<PeerId> = (0..50).map(|_| PeerId::random()).collect();
+        let key = record_key("GET api.github.com/repos/o/r/pulls");
+        let providing: Vec<PeerId> = nodes
+            .iter()
+            .filter(|&&node| {
+                let others = nodes.iter().filter(|&&o| o != node).map(|&o| o.into());
+                provides_copy(node, others, &key)
+            })
+            .copied()
+            .collect();
+        assert_eq!(providing.len(), REPLICAS);
+        // A node that knows fewer peers than REPLICAS always provides.
+        assert!(provides_copy(
+            nodes[0],
+            nodes[1..3].iter().map(|&o| o.into()),
+            &key
+        ));
     }
 }

@@ -24,6 +24,8 @@ use std::time::Duration;
 pub const TOPIC: &str = "github-cache/1.0.0";
 /// The gossip topic of CodeQL result announcements.
 pub const SCAN_TOPIC: &str = "github-cache/codeql/1.0.0";
+/// How long a connection no behaviour needs stays open.
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
 /// Identify's protocol version: peers of another fleet protocol are told apart by it.
 const IDENTIFY_PROTOCOL: &str = "/ghmesh/1.0.0";
 
@@ -111,8 +113,11 @@ pub fn build(
         )?
         .with_relay_client(noise::Config::new, yamux::Config::default)?
         .with_behaviour(|key, relay_client| behaviour(key, relay_client, settings))?
-        // Idle connections are kept: a fleet is small and peers are needed again within seconds.
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(24 * 3600)))
+        // Connections gossipsub meshes over stay open (its handler keeps them alive); others
+        // close after two idle minutes, so the peers a DHT query met do not stay connected in a
+        // large fleet. A small fleet stays fully connected: every peer is in the gossip mesh, and
+        // the node redials while it has fewer than `node::MIN_CONNECTED` peers.
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build();
     Ok(swarm)
 }

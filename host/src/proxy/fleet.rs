@@ -20,7 +20,7 @@ pub(super) async fn lookup(shared: &Arc<Shared>, key: &str) -> Option<Arc<HotEnt
     let mesh = shared.mesh.as_ref()?;
     let PeerEntry { entry, body, peer } = mesh.lookup(key).await?;
     tracing::debug!(%key, %peer, "fleet peer answered");
-    keep(shared, entry, body, Held::Fetched).await
+    keep(shared, entry, body, Held::Copied).await
 }
 
 /// Tells the fleet about an entry this node fetched, unless it is token-scoped, and provides
@@ -81,7 +81,7 @@ pub async fn serve_peers(shared: Arc<Shared>, mut events: mpsc::Receiver<MeshEve
             } => {
                 if accept_announced(&shared, &entry).await {
                     tracing::debug!(key = %entry.key, %from, "kept a peer's announced entry");
-                    keep(&shared, *entry, body, Held::Announced).await;
+                    keep(&shared, *entry, body, Held::Copied).await;
                 }
             }
             MeshEvent::Entry {
@@ -97,7 +97,7 @@ pub async fn serve_peers(shared: Arc<Shared>, mut events: mpsc::Receiver<MeshEve
                     if accept_announced(&shared, &entry).await
                         && let Some(body) = mesh.fetch_body(from, &entry).await
                     {
-                        keep(&shared, *entry, body, Held::Announced).await;
+                        keep(&shared, *entry, body, Held::Copied).await;
                     }
                 });
             }

@@ -5,9 +5,7 @@
 use super::Node;
 use crate::mesh::Held;
 use crate::mesh::RoutingStatus;
-use crate::mesh::routing::{
-    MAX_ASKS, MAX_PROVIDED_KEYS, PARALLEL_ASKS, provide_announced, record_key,
-};
+use crate::mesh::routing::{MAX_ASKS, MAX_PROVIDED_KEYS, PARALLEL_ASKS, provides_copy, record_key};
 use crate::mesh::wire::Request;
 use libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult, store::RecordStore};
 use libp2p::{PeerId, identify};
@@ -114,26 +112,39 @@ impl Node {
         }
     }
 
-    /// Advertises `key` as held until `expires_at`: always for an entry fetched here, for an
-    /// announced one only on a few nodes of the fleet.
+    /// Advertises `key` as held until `expires_at`: always for an entry fetched here, for a
+    /// copy from a peer only on the few nodes closest to the key.
     pub(super) fn provide(&mut self, key: String, held: Held, expires_at: u64) {
         let now = super::now_ms() / 1000;
-        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
-            return;
-        };
-        if expires_at <= now {
+        if !self.swarm.behaviour().kad.is_enabled() || expires_at <= now {
             return;
         }
         if let Some(until) = self.routing.provided.get_mut(&key) {
             *until = (*until).max(expires_at);
             return;
         }
-        if held == Held::Announced {
-            let known: usize = kad.kbuckets().map(|bucket| bucket.num_entries()).sum();
-            if !provide_announced(known, rand::random::<f64>()) {
+        let record = record_key(&key);
+        if held == Held::Copied {
+            let local = *self.swarm.local_peer_id();
+            let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
+                return;
+            };
+            let known: Vec<_> = kad
+                .kbuckets()
+                .flat_map(|bucket| {
+                    bucket
+                        .iter()
+                        .map(|entry| *entry.node.key)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            if !provides_copy(local, known, &record) {
                 return;
             }
         }
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
+            return;
+        };
         if self.routing.provided.len() >= MAX_PROVIDED_KEYS
             && let Some(soonest) = self
                 .routing
@@ -145,7 +156,7 @@ impl Node {
             self.routing.provided.remove(&soonest);
             kad.stop_providing(&record_key(&soonest));
         }
-        match kad.start_providing(record_key(&key)) {
+        match kad.start_providing(record) {
             Ok(_) => {
                 self.routing.provided.insert(key, expires_at);
             }
