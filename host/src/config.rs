@@ -327,7 +327,7 @@ impl Config {
                 discovery: DiscoveryConfig {
                     mdns: true,
                     bootstrap: true,
-                    kademlia: true,
+                    kademlia: false,
                     github_cache: true,
                     circuit_relay: true,
                     autonat: true,
@@ -456,7 +456,7 @@ mod tests {
         assert_eq!(c.p2p.listen_port, 4001);
         assert!(c.p2p.peer_discovery);
         let d = &c.p2p.discovery;
-        assert!(d.mdns && d.bootstrap && d.kademlia && d.github_cache);
+        assert!(d.mdns && d.bootstrap && !d.kademlia && d.github_cache);
         assert_eq!(c.p2p.security.pbkdf2_iterations, 100_000);
         assert!(!c.p2p.security.use_github_token);
         assert_eq!(c.policy.cache_policy, None);
