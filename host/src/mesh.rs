@@ -465,4 +465,25 @@ impl Mesh {
 }
 
 #[cfg(test)]
+impl MeshSettings {
+    /// A loopback node of the fleet `secret` for in-process tests: state under `dir`, no
+    /// bootstrap, no mDNS, content routing on, NAT traversal off, the minimum PBKDF2 work.
+    pub(crate) fn for_tests(secret: &[u8], dir: &std::path::Path) -> Self {
+        MeshSettings {
+            keys: FleetKeys::derive(secret, crate::crypto::MIN_ITERATIONS).unwrap(),
+            state_dir: dir.join("mesh"),
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            bootstrap: Vec::new(),
+            mdns: false,
+            fetch_timeout: Duration::from_secs(3),
+            connection_timeout: Duration::from_secs(5),
+            max_body_bytes: 1 << 20,
+            max_peers: 16,
+            kademlia: true,
+            nat: NatSettings::default(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests;

@@ -113,7 +113,6 @@ pub struct NatTraversal {
 
 #[cfg(test)]
 mod tests {
-    use crate::crypto::{FleetKeys, MIN_ITERATIONS};
     use crate::mesh::{Mesh, MeshEvent, MeshSettings, MeshStatus, NatSettings};
     use libp2p::Multiaddr;
     use std::time::{Duration, Instant};
@@ -121,17 +120,8 @@ mod tests {
 
     async fn node(dir: &tempfile::TempDir, nat: NatSettings) -> (Mesh, mpsc::Receiver<MeshEvent>) {
         let settings = MeshSettings {
-            keys: FleetKeys::derive(b"the fleet of the relay tests", MIN_ITERATIONS).unwrap(),
-            state_dir: dir.path().join("mesh"),
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-            bootstrap: Vec::new(),
-            mdns: false,
-            fetch_timeout: Duration::from_secs(3),
-            connection_timeout: Duration::from_secs(5),
-            max_body_bytes: 1 << 20,
-            max_peers: 16,
-            kademlia: true,
             nat,
+            ..MeshSettings::for_tests(b"the fleet of the relay tests", dir.path())
         };
         Mesh::start(settings).await.unwrap()
     }

@@ -3,7 +3,6 @@
 
 use super::wire::tests::entry_for;
 use super::*;
-use crate::crypto::MIN_ITERATIONS;
 use std::time::Instant;
 
 const FLEET: &[u8] = b"the fleet secret of these tests";
@@ -17,17 +16,8 @@ struct TestNode {
 async fn node(secret: &[u8], bootstrap: Vec<Multiaddr>) -> TestNode {
     let dir = tempfile::tempdir().unwrap();
     let settings = MeshSettings {
-        keys: FleetKeys::derive(secret, MIN_ITERATIONS).unwrap(),
-        state_dir: dir.path().join("mesh"),
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         bootstrap,
-        mdns: false,
-        fetch_timeout: Duration::from_secs(3),
-        connection_timeout: Duration::from_secs(5),
-        max_body_bytes: 1 << 20,
-        max_peers: 16,
-        kademlia: true,
-        nat: NatSettings::default(),
+        ..MeshSettings::for_tests(secret, dir.path())
     };
     let (mesh, events) = Mesh::start(settings).await.unwrap();
     TestNode {

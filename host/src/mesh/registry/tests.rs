@@ -154,19 +154,7 @@ fn settings_every(
 }
 
 async fn node(dir: &tempfile::TempDir, secret: &[u8]) -> Mesh {
-    let settings = MeshSettings {
-        keys: FleetKeys::derive(secret, MIN_ITERATIONS).unwrap(),
-        state_dir: dir.path().join("mesh"),
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        bootstrap: Vec::new(),
-        mdns: false,
-        fetch_timeout: Duration::from_secs(3),
-        connection_timeout: Duration::from_secs(5),
-        max_body_bytes: 1 << 20,
-        max_peers: 16,
-        kademlia: true,
-        nat: crate::mesh::NatSettings::default(),
-    };
+    let settings = MeshSettings::for_tests(secret, dir.path());
     Mesh::start(settings).await.unwrap().0
 }
 
