@@ -62,13 +62,19 @@ mod tests {
     fn nested_counters_are_flattened_and_missing_traffic_is_none() {
         let stats = json!({"connectivity": {"traffic": {
             "gossip": {"inbound": 5, "outbound": 2}, "dht_requests": 7, "label": "x"}}});
-        let found = counters(&stats, SOURCES[0].1).expect("traffic");
+        let found = counters(&stats, "/connectivity/traffic").expect("traffic");
         assert_eq!(found["gossip.inbound"], 5);
         assert_eq!(found["gossip.outbound"], 2);
         assert_eq!(found["dht_requests"], 7);
         assert_eq!(found.len(), 3);
         assert_eq!(total(&found), 14);
-        assert_eq!(counters(&json!({"connectivity": {}}), SOURCES[0].1), None);
+        assert_eq!(
+            counters(&json!({"connectivity": {}}), "/connectivity/traffic"),
+            None
+        );
+        // The first source is where ghmesh puts them.
+        let stats = json!({"mesh_traffic": {"requests_sent": 4}});
+        assert_eq!(counters(&stats, SOURCES[0].1).unwrap()["requests_sent"], 4);
         assert_eq!(
             counters(&json!({"traffic": {"a": 1}}), "/traffic").unwrap()["a"],
             1
