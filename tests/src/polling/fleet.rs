@@ -338,7 +338,8 @@ fn proxy_config(config: &FleetConfig, compiled: &Path) -> String {
     yaml
 }
 
-fn client() -> anyhow::Result<reqwest::Client> {
+/// An HTTP client for the harnesses' admin and load requests: no proxy, a 30-s timeout.
+pub fn client() -> anyhow::Result<reqwest::Client> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     Ok(reqwest::Client::builder()
         .no_proxy()
@@ -346,7 +347,8 @@ fn client() -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
-async fn get_json<T: serde::de::DeserializeOwned>(
+/// GETs `url` and decodes its JSON body; a non-2xx status is an error naming the URL.
+pub async fn get_json<T: serde::de::DeserializeOwned>(
     client: &reqwest::Client,
     url: &str,
 ) -> anyhow::Result<T> {

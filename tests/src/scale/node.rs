@@ -141,16 +141,7 @@ impl Node {
 
     /// The JSON document of admin endpoint `path`.
     async fn document(&self, client: &reqwest::Client, path: &str) -> anyhow::Result<Value> {
-        let url = format!("{}{path}", self.url);
-        let body = client
-            .get(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .with_context(|| format!("GET {url}"))?
-            .bytes()
-            .await?;
-        serde_json::from_slice(&body).with_context(|| format!("JSON from {url}"))
+        crate::polling::fleet::get_json(client, &format!("{}{path}", self.url)).await
     }
 
     /// Waits until it has at least one connected peer, for at most `timeout`; whether it did.

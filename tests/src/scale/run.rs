@@ -10,6 +10,7 @@ use super::lookup::{self, Answer, Lookup};
 use super::node::{Memory, Node};
 use super::traffic;
 use crate::fleet::CountingUpstream;
+use crate::polling::fleet::client;
 use anyhow::Context;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -382,12 +383,4 @@ async fn node_end(
         traffic_per_min,
         stats,
     })
-}
-
-fn client() -> anyhow::Result<reqwest::Client> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Ok(reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()?)
 }
