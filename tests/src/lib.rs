@@ -21,9 +21,10 @@ pub mod components {
     include!(concat!(env!("OUT_DIR"), "/components.rs"));
 }
 
-/// The `ghmesh` binary of this build (`target/<profile>/ghmesh`). Build it first:
-/// `cargo build -p ghmesh` (the README's test command does).
-pub fn ghmesh_bin() -> PathBuf {
+/// The `ghmesh` binary of this build (`target/<profile>/ghmesh`), where cargo puts it. Build it
+/// first: `cargo build -p ghmesh` (the README's test command does). Tests run
+/// [`ghmesh_bin`], a snapshot of it, so a cargo run during the suite cannot pull it away.
+pub fn built_ghmesh() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/system-<hash> -> target/<profile>/ghmesh
     let bin = exe
@@ -37,6 +38,41 @@ pub fn ghmesh_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// The `ghmesh` binary the tests run: a hard link to [`built_ghmesh`] taken once per test
+/// process, in `target/<profile>/ghmesh-under-test/`. Cargo replaces `target/<profile>/ghmesh`
+/// by unlinking it and linking a new file, so a build that runs while tests do (the action's
+/// build-from-source test runs one) leaves a moment with no file there; the snapshot keeps the
+/// tested binary in place for the whole run.
+pub fn ghmesh_bin() -> PathBuf {
+    static SNAPSHOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    SNAPSHOT.get_or_init(snapshot_ghmesh).clone()
+}
+
+fn snapshot_ghmesh() -> PathBuf {
+    let built = built_ghmesh();
+    let dir = built.with_file_name("ghmesh-under-test");
+    std::fs::create_dir_all(&dir).expect("create the snapshot dir");
+    // Snapshots of test processes that have exited.
+    for entry in std::fs::read_dir(&dir)
+        .expect("read the snapshot dir")
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let alive = name
+            .strip_prefix("ghmesh-")
+            .is_some_and(|pid| Path::new("/proc").join(pid).exists());
+        if !alive {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    let snapshot = dir.join(format!("ghmesh-{}", std::process::id()));
+    let _ = std::fs::remove_file(&snapshot);
+    if std::fs::hard_link(&built, &snapshot).is_err() {
+        std::fs::copy(&built, &snapshot).expect("copy the ghmesh binary");
+    }
+    snapshot
 }
 
 /// A scratch working directory with its own `.github/` config dir and cache dir, so a test sees

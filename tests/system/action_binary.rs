@@ -3,7 +3,7 @@
 //! by a local HTTP server: the download itself is the only part not exercised against GitHub),
 //! then a build from the action's own source with cargo.
 
-use ghmesh_system_tests::ghmesh_bin;
+use ghmesh_system_tests::built_ghmesh;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -225,7 +225,7 @@ fn a_release_asset_is_used_only_when_its_sha256_matches_the_shipped_one() {
 
 #[test]
 fn without_a_binary_or_a_release_it_builds_from_the_actions_source() {
-    let target = ghmesh_bin()
+    let target = built_ghmesh()
         .parent()
         .and_then(Path::parent)
         .expect("target dir")
@@ -249,5 +249,5 @@ fn without_a_binary_or_a_release_it_builds_from_the_actions_source() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(stdout(&out), ghmesh_bin().display().to_string());
+    assert_eq!(stdout(&out), built_ghmesh().display().to_string());
 }
