@@ -268,6 +268,8 @@ enum Command {
         peer: PeerId,
     },
     Dial(Vec<Multiaddr>),
+    /// Say goodbye to the fleet, then stop the node.
+    Leave(oneshot::Sender<()>),
 }
 
 /// A handle on the running node. Clones share it; the node stops when the last one drops.
@@ -295,6 +297,7 @@ impl std::fmt::Debug for Command {
             Command::PublishScan(_) => "PublishScan",
             Command::RespondScan { .. } => "RespondScan",
             Command::Dial(_) => "Dial",
+            Command::Leave(_) => "Leave",
         })
     }
 }
@@ -443,6 +446,16 @@ impl Mesh {
     pub fn dial(&self, addrs: Vec<Multiaddr>) {
         if let Err(e) = self.commands.try_send(Command::Dial(addrs)) {
             tracing::debug!("dial request dropped: {e}");
+        }
+    }
+
+    /// Tells the fleet this node leaves (with content routing on, peers stop naming it as a
+    /// provider at once), gives the message a fraction of a second to go out, and stops the
+    /// node. Handles used afterwards behave as with a stopped node: lookups miss.
+    pub async fn leave(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.commands.send(Command::Leave(reply)).await.is_ok() {
+            let _ = done.await;
         }
     }
 

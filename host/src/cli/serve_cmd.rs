@@ -114,6 +114,10 @@ pub fn run(args: ServeArgs, config: &Config) -> anyhow::Result<ExitCode> {
             shutdown,
         )
         .await;
+        if let Some(mesh) = &mesh {
+            // Peers stop naming this node as a provider now, not when its records lapse.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), mesh.leave()).await;
+        }
         anyhow::Ok((served, published))
     })?;
     // The runtime's tasks hold the last references to the store: once it is gone, the store is

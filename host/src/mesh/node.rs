@@ -25,6 +25,8 @@ use tokio::sync::{mpsc, oneshot};
 const MIN_CONNECTED: usize = 8;
 /// How often unreachable bootstrap peers are redialled and the known-peers file is written.
 const TICK: Duration = Duration::from_secs(3);
+/// How long a leaving node keeps its swarm running for its goodbye to go out.
+const LEAVE_GRACE: Duration = Duration::from_millis(300);
 
 /// A lookup waiting for peers' answers.
 struct PendingLookup {
@@ -204,6 +206,11 @@ impl Node {
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
+                    Some(Command::Leave(done)) => {
+                        self.leave().await;
+                        let _ = done.send(());
+                        break;
+                    }
                     Some(command) => self.command(command),
                     None => break,
                 },
@@ -215,6 +222,23 @@ impl Node {
             tracing::warn!("writing known peers failed: {e}");
         }
         tracing::debug!("mesh node stopped");
+    }
+
+    /// Gossips that this node leaves (when it provides through the DHT, so peers stop naming
+    /// it), then keeps the swarm running [`LEAVE_GRACE`] so the message goes out.
+    async fn leave(&mut self) {
+        if !self.swarm.behaviour().kad.is_enabled() {
+            return;
+        }
+        self.publish(Announcement::Leaving);
+        let grace = tokio::time::sleep(LEAVE_GRACE);
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.swarm_event(event),
+                _ = &mut grace => break,
+            }
+        }
     }
 
     /// Dials from the listen port, so a peer (a relay, AutoNAT) observes the address a NAT
@@ -318,6 +342,10 @@ impl Node {
             | Command::PublishScan(_)
             | Command::RespondScan { .. } => self.scan_command(command),
             Command::Dial(addrs) => addrs.into_iter().for_each(|addr| self.dial(addr)),
+            // Handled by the run loop, which stops the node after it.
+            Command::Leave(done) => {
+                let _ = done.send(());
+            }
             Command::Status(reply) => {
                 let mut status = self.status.clone();
                 status.peers = self.book.snapshot();
@@ -579,34 +607,43 @@ impl Node {
                     } else if entry.share == crate::store::Share::Token {
                         return Err(Fault::TokenScoped);
                     }
-                    Ok(MeshEvent::Entry {
+                    Ok(Some(MeshEvent::Entry {
                         entry,
                         body: body.map(Bytes::from),
                         from: author,
-                    })
+                    }))
                 }
-                Announcement::Invalidate { paths } => Ok(MeshEvent::Invalidate {
+                Announcement::Invalidate { paths } => Ok(Some(MeshEvent::Invalidate {
                     paths,
                     from: author,
-                }),
+                })),
+                Announcement::Leaving => {
+                    if message.source.is_some() {
+                        self.peer_left(author);
+                    }
+                    Ok(None)
+                }
             });
         self.settle_announcement(via, id, author, verdict);
     }
 
-    /// Hands an accepted announcement to the proxy, or charges its author the fault; either way
-    /// tells gossipsub whether to forward it (only accepted ones travel on).
+    /// Hands an accepted announcement to the proxy (when it is one for the proxy), or charges
+    /// its author the fault; either way tells gossipsub whether to forward it (only accepted
+    /// ones travel on).
     pub(super) fn settle_announcement(
         &mut self,
         via: PeerId,
         id: &gossipsub::MessageId,
         author: PeerId,
-        verdict: Result<MeshEvent, Fault>,
+        verdict: Result<Option<MeshEvent>, Fault>,
     ) {
         let acceptance = match verdict {
             Ok(event) => {
                 self.status.announcements_received += 1;
                 self.book.announced(author);
-                if let Err(e) = self.events.try_send(event) {
+                if let Some(event) = event
+                    && let Err(e) = self.events.try_send(event)
+                {
                     tracing::warn!("announcement not handled: {e}");
                 }
                 gossipsub::MessageAcceptance::Accept

@@ -7,8 +7,13 @@
 //! asks those, instead of every connected peer. Records live [`PROVIDER_TTL`] on the nodes that
 //! store them and are republished every [`REPUBLISH_INTERVAL`] while the entry is held and
 //! fresh; a key whose entry expired, was evicted or invalidated is no longer provided, and
-//! its remote copies lapse within the TTL. Gossip still carries announcements and
-//! invalidations.
+//! its remote copies lapse within the TTL. A node that shuts down cleanly gossips that it
+//! leaves, and the others stop naming it at once ([`ProviderStore`]). Gossip still carries
+//! announcements and invalidations.
+
+mod store;
+
+pub use store::ProviderStore;
 
 use libp2p::kad::{self, KBucketKey, store::MemoryStore, store::MemoryStoreConfig};
 use libp2p::{PeerId, StreamProtocol};
@@ -52,7 +57,7 @@ pub enum Held {
 
 /// The Kademlia behaviour, in server mode (every fleet node answers DHT queries), with the
 /// short provider TTL and republication of [`REPUBLISH_INTERVAL`].
-pub fn behaviour(peer_id: PeerId) -> kad::Behaviour<MemoryStore> {
+pub fn behaviour(peer_id: PeerId) -> kad::Behaviour<ProviderStore> {
     let mut config = kad::Config::new(KAD_PROTOCOL);
     config
         .set_query_timeout(QUERY_TIMEOUT)
@@ -62,7 +67,7 @@ pub fn behaviour(peer_id: PeerId) -> kad::Behaviour<MemoryStore> {
         .set_record_ttl(Some(PROVIDER_TTL))
         .set_publication_interval(None)
         .set_replication_interval(None);
-    let store = MemoryStore::with_config(
+    let store = ProviderStore::new(MemoryStore::with_config(
         peer_id,
         MemoryStoreConfig {
             max_records: MAX_PROVIDED_KEYS,
@@ -70,7 +75,7 @@ pub fn behaviour(peer_id: PeerId) -> kad::Behaviour<MemoryStore> {
             max_providers_per_key: kad::K_VALUE.get(),
             max_provided_keys: MAX_PROVIDED_KEYS,
         },
-    );
+    ));
     let mut kad = kad::Behaviour::with_config(peer_id, store, config);
     // Without a confirmed external address Kademlia stays a client; fleet nodes reach each
     // other on private addresses, so every node serves.

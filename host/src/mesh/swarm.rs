@@ -51,7 +51,7 @@ pub struct Behaviour {
     /// LAN discovery, when enabled.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     /// Content routing (provider records), when enabled: see [`super::routing`].
-    pub kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
+    pub kad: Toggle<kad::Behaviour<super::routing::ProviderStore>>,
     /// Reservations at relays and circuits through them.
     pub relay_client: relay::client::Behaviour,
     /// Relaying for others, with `--relay`.

@@ -129,6 +129,75 @@ async fn a_lookup_asks_the_providers_the_dht_names_not_every_peer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_leaves_is_no_longer_named_as_a_provider() {
+    let a = node(FLEET, vec![]).await;
+    let b = node(FLEET, vec![address(&a).await]).await;
+    let c = node(FLEET, vec![address(&b).await]).await;
+    connected(&c, 1).await;
+    let body = Bytes::from_static(br#"{"login":"hubot"}"#);
+    let entry = fresh_entry(&body);
+    a.mesh
+        .provide(&entry.key, Held::Fetched, entry.fetched_at + 3600);
+    answer_lookups(a.events, entry.clone(), body.clone());
+    hold_nothing(b.events);
+    hold_nothing(c.events);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    // C finds A through its provider record (stored on B and C).
+    while c.mesh.lookup(&entry.key).await.is_none() {
+        assert!(Instant::now() < deadline, "no provider found");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    a.mesh.leave().await;
+    while c.mesh.status().await.routing.departed_providers == 0 {
+        assert!(Instant::now() < deadline, "the goodbye did not arrive");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(c.mesh.lookup(&entry.key).await.is_none());
+    let routing = c.mesh.status().await.routing;
+    // The record was still stored, but nobody named A: C never asked the node that left.
+    assert_eq!(routing.stale_providers, 0, "{routing:?}");
+    assert_eq!(routing.departed_providers, 1, "{routing:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_vanished_without_a_word_makes_lookups_miss_not_hang() {
+    let a = node(FLEET, vec![]).await;
+    let b = node(FLEET, vec![address(&a).await]).await;
+    let c = node(FLEET, vec![address(&b).await]).await;
+    connected(&c, 1).await;
+    let body = Bytes::from_static(br#"{"login":"monalisa"}"#);
+    let entry = fresh_entry(&body);
+    a.mesh
+        .provide(&entry.key, Held::Fetched, entry.fetched_at + 3600);
+    answer_lookups(a.events, entry.clone(), body.clone());
+    hold_nothing(b.events);
+    hold_nothing(c.events);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while c.mesh.lookup(&entry.key).await.is_none() {
+        assert!(Instant::now() < deadline, "no provider found");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A crashes: its last handle goes, no goodbye is sent, and B still names it as a provider
+    // until the record lapses. Asking it fails fast (no connection, no listener) and the
+    // lookup misses, so the proxy goes to GitHub.
+    let missed_before = c.mesh.status().await.routing.lookups_missed;
+    drop(a.mesh);
+    while c.mesh.status().await.connected_peers > 1 {
+        assert!(Instant::now() < deadline, "A's connection did not close");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for _ in 0..2 {
+        let lookup = tokio::time::timeout(Duration::from_secs(10), c.mesh.lookup(&entry.key));
+        assert!(lookup.await.expect("the lookup ended").is_none());
+    }
+    let routing = c.mesh.status().await.routing;
+    assert_eq!(routing.lookups_missed, missed_before + 2, "{routing:?}");
+    assert_eq!(routing.departed_providers, 0, "{routing:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_does_not_match_its_cid_is_refused_and_the_liar_banned() {
     let a = node(FLEET, vec![]).await;
     let b = node(FLEET, vec![address(&a).await]).await;

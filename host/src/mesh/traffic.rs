@@ -58,4 +58,6 @@ pub struct RoutingStatus {
     /// Providers asked that failed to answer or no longer held the entry (their records are
     /// dropped from this node's store).
     pub stale_providers: u64,
+    /// Nodes that announced they were leaving: no longer named as providers by this node.
+    pub departed_providers: u64,
 }

@@ -120,6 +120,9 @@ pub enum Announcement {
         /// `(path, include_descendants)` pairs.
         paths: Vec<(String, bool)>,
     },
+    /// The author is shutting down: stop naming it as a provider (its gossipsub signature says
+    /// who it is, so nobody can announce another node's departure).
+    Leaving,
 }
 
 /// An announcement with what makes a replay detectable (`A`: an API-cache [`Announcement`] or a

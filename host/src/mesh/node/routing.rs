@@ -112,6 +112,18 @@ impl Node {
         }
     }
 
+    /// `peer` gossiped that it leaves: this node stops naming it as a provider (in answers to
+    /// others and in its own lookups) and drops it from the routing table.
+    pub(super) fn peer_left(&mut self, peer: PeerId) {
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
+            return;
+        };
+        if kad.store_mut().depart(peer) {
+            self.status.routing.departed_providers += 1;
+        }
+        kad.remove_peer(&peer);
+    }
+
     /// Advertises `key` as held until `expires_at`: always for an entry fetched here, for a
     /// copy from a peer only on the few nodes closest to the key.
     pub(super) fn provide(&mut self, key: String, held: Held, expires_at: u64) {

@@ -294,7 +294,8 @@ impl Node {
                         from: author,
                     })
                 }
-            });
+            })
+            .map(Some);
         self.settle_announcement(via, id, author, verdict);
     }
 }
