@@ -148,6 +148,8 @@ async fn a_node_that_leaves_is_no_longer_named_as_a_provider() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // (Under load a first ask can time out and drop a record before A leaves: count from here.)
+    let stale_before = c.mesh.status().await.routing.stale_providers;
     a.mesh.leave().await;
     while c.mesh.status().await.routing.departed_providers == 0 {
         assert!(Instant::now() < deadline, "the goodbye did not arrive");
@@ -156,7 +158,7 @@ async fn a_node_that_leaves_is_no_longer_named_as_a_provider() {
     assert!(c.mesh.lookup(&entry.key).await.is_none());
     let routing = c.mesh.status().await.routing;
     // The record was still stored, but nobody named A: C never asked the node that left.
-    assert_eq!(routing.stale_providers, 0, "{routing:?}");
+    assert_eq!(routing.stale_providers, stale_before, "{routing:?}");
     assert_eq!(routing.departed_providers, 1, "{routing:?}");
 }
 
