@@ -1,7 +1,7 @@
 //! Content routing between separate `ghmesh serve` processes on loopback: a node that joins
 //! after an entry was announced finds a holder through the DHT's provider records and gets the
-//! entry as a peer hit; when the node that fetched it leaves (and says so), a replica still
-//! serves it and nobody names the node that left.
+//! entry as a peer hit; when the node that fetched it leaves (and says so, which every node
+//! hears), a replica still serves it.
 
 use ghmesh_system_tests::fleet::{CountingUpstream, MeshNode, NodeConfig, wait_for};
 
@@ -70,7 +70,7 @@ fn a_late_joiner_finds_an_entry_through_provider_records_even_after_its_fetcher_
 
     // The fetcher shuts down cleanly and says so: every node stops naming it as a provider.
     // Another joiner is served by a replica (or by the joiner that retrieved it, which
-    // provides it too), still without GitHub, and never asks the node that left.
+    // provides it too), still without GitHub.
     let status = fleet.remove(0).serve.stop();
     assert!(status.success(), "the fetcher's serve exited with {status}");
     wait_for("every node to hear the fetcher leave", || {
@@ -82,7 +82,8 @@ fn a_late_joiner_finds_an_entry_through_provider_records_even_after_its_fetcher_
     let second = join(&upstream.url, &fleet[FLEET / 2], (FLEET / 2) as u64);
     let again = second.get(path);
     // Usually a peer hit; on a starved machine the entry can reach the joiner by gossip first
-    // (a HIT). Either way GitHub is not asked and the node that left is never named.
+    // (a HIT). Either way GitHub is not asked. (That no lookup names the node that left is
+    // shown in-process: mesh::tests::a_node_that_leaves_is_no_longer_named_as_a_provider.)
     assert!(
         matches!(again.header("x-cache"), Some("PEER-HIT" | "HIT")),
         "{:?}: {}",
@@ -91,8 +92,6 @@ fn a_late_joiner_finds_an_entry_through_provider_records_even_after_its_fetcher_
     );
     assert_eq!(again.body, fetched.body);
     assert_eq!(upstream.count(path), 1, "{:?}", upstream.seen());
-    let seen = routing(&second);
-    assert_eq!(seen["stale_providers"], 0, "{seen}");
 }
 
 #[test]
