@@ -5,12 +5,17 @@
 //! writes the job summary. The workflow (`tests/workflows/action-e2e.yml`) asserts its own
 //! outputs; this test reads its `E2E ` lines and the job's verdict.
 
+use ghmesh_system_tests::actions_cache_server::ActionsCacheServer;
 use ghmesh_system_tests::ghmesh_bin;
 use ghmesh_system_tests::rig::{FixtureServer, rig_dir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const TOKEN: &str = "0000000000000000000000000000000000000001";
+/// The fleet secret of the fleet node the workflow starts last.
+const FLEET_SECRET: &str = "e2e-fleet-secret-3b9d0c";
+/// The runtime token the local Actions cache service accepts.
+const RUNTIME_TOKEN: &str = "e2e-runtime-token-a41f7e";
 
 /// The repository root (the action's source).
 fn root() -> PathBuf {
@@ -174,7 +179,13 @@ fn provision_vault(cache_dir: &Path, secret: &str) {
 }
 
 /// One `act push` of the e2e workflow; its combined output.
-fn act(repo: &Path, upstream: &str, cache_dir: &Path, taken: &str) -> String {
+fn act(
+    repo: &Path,
+    upstream: &str,
+    cache_dir: &Path,
+    taken: &str,
+    actions_cache: &ActionsCacheServer,
+) -> String {
     let output = Command::new(venv_tool("act"))
         .current_dir(repo)
         .args([
@@ -194,6 +205,12 @@ fn act(repo: &Path, upstream: &str, cache_dir: &Path, taken: &str) -> String {
         .arg(format!("E2E_TAKEN_ADDR={taken}"))
         .arg("--secret")
         .arg(format!("E2E_TOKEN={TOKEN}"))
+        .arg("--secret")
+        .arg(format!("E2E_FLEET_SECRET={FLEET_SECRET}"))
+        .arg("--env")
+        .arg(format!("ACTIONS_RESULTS_URL={}/", actions_cache.url()))
+        .arg("--env")
+        .arg(format!("ACTIONS_RUNTIME_TOKEN={RUNTIME_TOKEN}"))
         .env_remove("GITHUB_OUTPUT")
         .env_remove("GITHUB_ENV")
         .env_remove("GITHUB_STEP_SUMMARY")
@@ -205,8 +222,11 @@ fn act(repo: &Path, upstream: &str, cache_dir: &Path, taken: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     // A serve a failed run left behind must not outlive the test.
-    if let Ok(pid) = std::fs::read_to_string(cache_dir.join("serve.pid")) {
-        let _ = Command::new("kill").arg(pid.trim()).status();
+    let fleet_dir = PathBuf::from(format!("{}-fleet", cache_dir.display()));
+    for dir in [cache_dir, &fleet_dir] {
+        if let Ok(pid) = std::fs::read_to_string(dir.join("serve.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
     }
     assert!(
         output.status.success() && text.contains("Job succeeded"),
@@ -226,6 +246,7 @@ fn act_runs_the_actions_end_to_end_and_the_second_run_skips_the_scan() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_addr = taken.local_addr().unwrap().to_string();
     let fixtures = FixtureServer::start(None);
+    let actions_cache = ActionsCacheServer::start_in_thread(RUNTIME_TOKEN);
     let secret_lines = ["e2e-first-line-7f3a9c", "e2e-second-line-51d2e8"];
     provision_vault(&cache_dir, &secret_lines.join("\n"));
 
@@ -234,6 +255,7 @@ fn act_runs_the_actions_end_to_end_and_the_second_run_skips_the_scan() {
         &fixtures.scenario("get-repository"),
         &cache_dir,
         &taken_addr,
+        &actions_cache,
     );
     for line in [
         "E2E cache-status=success api-url=http://127.0.0.1:",
@@ -245,6 +267,7 @@ fn act_runs_the_actions_end_to_end_and_the_second_run_skips_the_scan() {
         "E2E broken cache-status=fallback badconfig=fallback api-url=http://127.0.0.1:",
         "E2E creds status=partial injected=E2E_SECRET",
         "E2E summary written",
+        "E2E registry registrations=1",
     ] {
         assert!(first.contains(line), "first run lacks `{line}`:\n{first}");
     }
@@ -260,12 +283,25 @@ fn act_runs_the_actions_end_to_end_and_the_second_run_skips_the_scan() {
         !first.contains(TOKEN),
         "the token leaked into the log:\n{first}"
     );
+    // The fleet node registered through the cache service with the runtime token, which no
+    // log line shows.
+    assert!(actions_cache.calls("CreateCacheEntry") >= 1);
+    let serve_log = std::fs::read_to_string(work.path().join("cache-fleet/serve.log"))
+        .expect("the fleet node's serve.log");
+    for secret in [RUNTIME_TOKEN, FLEET_SECRET] {
+        assert!(!serve_log.contains(secret), "{secret} in serve.log");
+        assert!(
+            !first.contains(secret),
+            "{secret} in the job's log:\n{first}"
+        );
+    }
 
     let second = act(
         &repo,
         &fixtures.scenario("get-repository"),
         &cache_dir,
         &taken_addr,
+        &actions_cache,
     );
     assert!(
         second.contains("E2E codeql cache-status=hit should-skip-scan=true"),
