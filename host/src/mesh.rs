@@ -390,6 +390,13 @@ impl Mesh {
         }
     }
 
+    /// Stops providing `key` (the store evicted its entry).
+    pub fn withdraw(&self, key: &str) {
+        if let Err(e) = self.commands.try_send(Command::Withdraw(key.to_string())) {
+            tracing::debug!("withdrawal dropped: {e}");
+        }
+    }
+
     /// Tells the fleet a write changed these paths.
     pub fn announce_invalidation(&self, paths: Vec<(String, bool)>) {
         self.publish(wire::Announcement::Invalidate { paths });

@@ -3,7 +3,10 @@
 //! entry as a peer hit; when the node that fetched it leaves (and says so, which every node
 //! hears), a replica still serves it.
 
-use ghmesh_system_tests::fleet::{CountingUpstream, MeshNode, NodeConfig, wait_for};
+use ghmesh_system_tests::fleet::{
+    CountingUpstream, MeshNode, NodeConfig, get, json_at, mesh_sandbox, wait_for,
+};
+use ghmesh_system_tests::rig::{FIXTURE_TOKEN, Serve};
 
 const SECRET: &str = "ghmesh-system-test-fleet-routing";
 /// Large enough that a late joiner is not a "small fleet" once its routing table fills, so a
@@ -118,4 +121,29 @@ fn with_content_routing_off_a_miss_asks_every_connected_peer() {
     assert_eq!(seen["enabled"], false, "{seen}");
     assert_eq!(seen["lookups"], 0, "{seen}");
     assert_eq!(second.stats()["mesh_traffic"]["dht_requests_sent"], 0);
+}
+
+#[test]
+fn an_entry_the_store_evicts_is_no_longer_provided() {
+    let upstream = CountingUpstream::start();
+    let sandbox = mesh_sandbox();
+    let mut env = NodeConfig::loopback(SECRET, &[]).env();
+    env.push(("CACHE_MAX_ENTRIES".into(), "1".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let serve = Serve::start_with_env(&sandbox, &upstream.url, &[], &env);
+    let routing = || json_at(&serve.url, "/_ghmesh/stats")["content_routing"].clone();
+    for path in [
+        "/repos/fleet/evict/a",
+        "/repos/fleet/evict/b",
+        "/repos/fleet/evict/c",
+    ] {
+        let fetched = get(&format!("{}{path}", serve.url), FIXTURE_TOKEN);
+        assert_eq!(fetched.header("x-cache"), Some("MISS"), "{}", fetched.body);
+    }
+    // One entry fits: the store evicted the first two, and the node stopped providing them.
+    wait_for("the evicted keys to be withdrawn", || {
+        routing()["withdrawn_keys"].as_u64() == Some(2)
+    });
+    let seen = routing();
+    assert_eq!(seen["provided_keys"], 1, "{seen}");
 }

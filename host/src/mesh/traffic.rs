@@ -46,6 +46,9 @@ pub struct RoutingStatus {
     pub routing_table_peers: usize,
     /// Keys this node currently provides.
     pub provided_keys: usize,
+    /// Keys this node stopped providing: entry expired or evicted, or a peer sent here found
+    /// it gone.
+    pub withdrawn_keys: u64,
     /// Provider lookups started on a local miss.
     pub lookups: u64,
     /// Lookups a provider answered with a verified, fresh entry.

@@ -542,7 +542,7 @@ async fn store_response(
 /// Waits, off the request, for a write-behind put to be committed. One that fails is logged and
 /// taken back out of the memory layer, so memory does not go on serving an entry the store
 /// refused; entries the put evicted from the store leave memory too, so the store's bounds
-/// decide what is served. (Invalidations need nothing here: the writer applies them after every put queued
+/// decide what is served, and are no longer provided to the fleet. (Invalidations need nothing here: the writer applies them after every put queued
 /// before them, and the memory layer is emptied after the invalidation's commit.)
 pub(super) fn watch_queued_put(shared: &Arc<Shared>, queued: QueuedPut) {
     let shared = shared.clone();
@@ -552,6 +552,9 @@ pub(super) fn watch_queued_put(shared: &Arc<Shared>, queued: QueuedPut) {
             Ok(evicted) => {
                 for key in evicted {
                     shared.hot.forget_key(&key);
+                    if let Some(mesh) = &shared.mesh {
+                        mesh.withdraw(&key);
+                    }
                 }
             }
             Err(e) => {

@@ -176,13 +176,15 @@ impl Node {
         }
     }
 
-    /// Stops providing `key` (its entry expired, was evicted or invalidated). Copies on other
-    /// nodes lapse within [`crate::mesh::routing::PROVIDER_TTL`]; askers drop them sooner.
+    /// Stops providing `key` (its entry expired, was evicted, or a peer sent here found it
+    /// gone). Copies on other nodes lapse within [`crate::mesh::routing::PROVIDER_TTL`];
+    /// askers drop them sooner.
     pub(super) fn withdraw(&mut self, key: &str) {
         if self.routing.provided.remove(key).is_some()
             && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
         {
             kad.stop_providing(&record_key(key));
+            self.status.routing.withdrawn_keys += 1;
         }
     }
 
