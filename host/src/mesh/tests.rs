@@ -128,35 +128,57 @@ async fn a_lookup_asks_the_providers_the_dht_names_not_every_peer() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_that_leaves_is_no_longer_named_as_a_provider() {
+/// A chain A - B - C where A provides an entry and answers lookups with it, and B and C hold
+/// nothing.
+struct ProviderChain {
+    a: Mesh,
+    c: Mesh,
+    entry: WireEntry,
+    /// B, and the three nodes' state directories.
+    _rest: (Mesh, [tempfile::TempDir; 3]),
+}
+
+/// Builds a [`ProviderChain`] and returns once C has found the entry through the DHT (A's
+/// record is stored on B, and on C once A knows it).
+async fn c_finds_what_a_provides(body: &'static [u8]) -> ProviderChain {
     let a = node(FLEET, vec![]).await;
     let b = node(FLEET, vec![address(&a).await]).await;
     let c = node(FLEET, vec![address(&b).await]).await;
     connected(&c, 1).await;
-    let body = Bytes::from_static(br#"{"login":"hubot"}"#);
+    let body = Bytes::from_static(body);
     let entry = fresh_entry(&body);
     a.mesh
         .provide(&entry.key, Held::Fetched, entry.fetched_at + 3600);
-    answer_lookups(a.events, entry.clone(), body.clone());
+    answer_lookups(a.events, entry.clone(), body);
     hold_nothing(b.events);
     hold_nothing(c.events);
     let deadline = Instant::now() + Duration::from_secs(15);
-    // C finds A through its provider record (stored on B and C).
     while c.mesh.lookup(&entry.key).await.is_none() {
         assert!(Instant::now() < deadline, "no provider found");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    ProviderChain {
+        a: a.mesh,
+        c: c.mesh,
+        entry,
+        _rest: (b.mesh, [a._dir, b._dir, c._dir]),
+    }
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_leaves_is_no_longer_named_as_a_provider() {
+    let chain = c_finds_what_a_provides(br#"{"login":"hubot"}"#).await;
+    let (a, c) = (&chain.a, &chain.c);
     // (Under load a first ask can time out and drop a record before A leaves: count from here.)
-    let stale_before = c.mesh.status().await.routing.stale_providers;
-    a.mesh.leave().await;
-    while c.mesh.status().await.routing.departed_providers == 0 {
+    let stale_before = c.status().await.routing.stale_providers;
+    a.leave().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.status().await.routing.departed_providers == 0 {
         assert!(Instant::now() < deadline, "the goodbye did not arrive");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(c.mesh.lookup(&entry.key).await.is_none());
-    let routing = c.mesh.status().await.routing;
+    assert!(c.lookup(&chain.entry.key).await.is_none());
+    let routing = c.status().await.routing;
     // The record was still stored, but nobody named A: C never asked the node that left.
     assert_eq!(routing.stale_providers, stale_before, "{routing:?}");
     assert_eq!(routing.departed_providers, 1, "{routing:?}");
@@ -164,37 +186,23 @@ async fn a_node_that_leaves_is_no_longer_named_as_a_provider() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_that_vanished_without_a_word_makes_lookups_miss_not_hang() {
-    let a = node(FLEET, vec![]).await;
-    let b = node(FLEET, vec![address(&a).await]).await;
-    let c = node(FLEET, vec![address(&b).await]).await;
-    connected(&c, 1).await;
-    let body = Bytes::from_static(br#"{"login":"monalisa"}"#);
-    let entry = fresh_entry(&body);
-    a.mesh
-        .provide(&entry.key, Held::Fetched, entry.fetched_at + 3600);
-    answer_lookups(a.events, entry.clone(), body.clone());
-    hold_nothing(b.events);
-    hold_nothing(c.events);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while c.mesh.lookup(&entry.key).await.is_none() {
-        assert!(Instant::now() < deadline, "no provider found");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-
+    let ProviderChain { a, c, entry, _rest } =
+        c_finds_what_a_provides(br#"{"login":"monalisa"}"#).await;
     // A crashes: its last handle goes, no goodbye is sent, and B still names it as a provider
     // until the record lapses. Asking it fails fast (no connection, no listener) and the
     // lookup misses, so the proxy goes to GitHub.
-    let missed_before = c.mesh.status().await.routing.lookups_missed;
-    drop(a.mesh);
-    while c.mesh.status().await.connected_peers > 1 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let missed_before = c.status().await.routing.lookups_missed;
+    drop(a);
+    while c.status().await.connected_peers > 1 {
         assert!(Instant::now() < deadline, "A's connection did not close");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     for _ in 0..2 {
-        let lookup = tokio::time::timeout(Duration::from_secs(10), c.mesh.lookup(&entry.key));
+        let lookup = tokio::time::timeout(Duration::from_secs(10), c.lookup(&entry.key));
         assert!(lookup.await.expect("the lookup ended").is_none());
     }
-    let routing = c.mesh.status().await.routing;
+    let routing = c.status().await.routing;
     assert_eq!(routing.lookups_missed, missed_before + 2, "{routing:?}");
     assert_eq!(routing.departed_providers, 0, "{routing:?}");
 }
