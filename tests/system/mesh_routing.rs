@@ -7,11 +7,15 @@ use ghmesh_system_tests::fleet::{
     CountingUpstream, MeshNode, NodeConfig, get, json_at, mesh_sandbox, wait_for,
 };
 use ghmesh_system_tests::rig::{FIXTURE_TOKEN, Serve};
+use std::time::{Duration, Instant};
 
 const SECRET: &str = "ghmesh-system-test-fleet-routing";
 /// Large enough that a late joiner is not a "small fleet" once its routing table fills, so a
 /// peer hit with no fallback proves the provider records worked.
 const FLEET: usize = 10;
+/// Longer than gossipsub keeps messages to offer to peers (5 heartbeats of 500 ms), with room
+/// for heartbeats a busy machine delays.
+const GOSSIP_MEMORY: Duration = Duration::from_secs(6);
 
 fn routing(node: &MeshNode) -> serde_json::Value {
     node.stats()["content_routing"].clone()
@@ -44,6 +48,7 @@ fn a_late_joiner_finds_an_entry_through_provider_records_even_after_its_fetcher_
     }
     let path = "/repos/fleet/routing/pulls";
     let fetched = fleet[0].get(path);
+    let announced = Instant::now();
     assert_eq!(fetched.header("x-cache"), Some("MISS"), "{}", fetched.body);
     wait_for("the fetcher to provide the key", || {
         routing(&fleet[0])["provided_keys"].as_u64() == Some(1)
@@ -54,6 +59,9 @@ fn a_late_joiner_finds_an_entry_through_provider_records_even_after_its_fetcher_
             .all(|n| n.stats()["cache_size"].as_u64() >= Some(1))
     });
 
+    // Gossipsub offers peers that join the messages of its last few heartbeats (IHAVE/IWANT):
+    // a joiner that came sooner could get the announcement itself, a HIT without the DHT.
+    std::thread::sleep(GOSSIP_MEMORY.saturating_sub(announced.elapsed()));
     let late = join(&upstream.url, &fleet[FLEET - 1], (FLEET / 2) as u64);
     let answer = late.get(path);
     assert_eq!(
