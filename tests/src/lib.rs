@@ -75,6 +75,20 @@ fn snapshot_ghmesh() -> PathBuf {
     snapshot
 }
 
+/// The tail of the test-service binaries (`actions-cache-server`, `oidc-issuer`): prints
+/// `ready` as one JSON line on stdout, then waits for SIGINT or SIGTERM.
+pub async fn announce_ready_and_wait(ready: serde_json::Value) -> std::io::Result<()> {
+    use std::io::Write as _;
+    println!("{ready}");
+    std::io::stdout().flush()?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
 /// A scratch working directory with its own `.github/` config dir and cache dir, so a test sees
 /// only the configuration it writes.
 pub struct Sandbox {

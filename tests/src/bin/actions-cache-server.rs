@@ -6,7 +6,6 @@
 
 use clap::Parser;
 use ghmesh_system_tests::actions_cache_server::ActionsCacheServer;
-use std::io::Write;
 
 /// A local GitHub Actions cache service (Twirp CacheService and signed blob URLs).
 #[derive(Parser)]
@@ -28,13 +27,7 @@ async fn main() -> anyhow::Result<()> {
         "results_url": server.url(),
         "runtime_token": cli.token,
     });
-    println!("{ready}");
-    std::io::stdout().flush()?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    ghmesh_system_tests::announce_ready_and_wait(ready).await?;
     drop(server);
     Ok(())
 }

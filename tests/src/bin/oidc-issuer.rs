@@ -6,7 +6,6 @@
 
 use clap::Parser;
 use ghmesh_system_tests::oidc_issuer::TestIssuer;
-use std::io::Write;
 
 /// A test OIDC issuer shaped like GitHub Actions'.
 #[derive(Parser)]
@@ -30,13 +29,7 @@ async fn main() -> anyhow::Result<()> {
         "mint_url": format!("{url}/mint"),
         "rotate_url": format!("{url}/rotate"),
     });
-    println!("{ready}");
-    std::io::stdout().flush()?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    ghmesh_system_tests::announce_ready_and_wait(ready).await?;
     drop(issuer);
     Ok(())
 }
